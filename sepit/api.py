@@ -1,0 +1,122 @@
+"""The Python entry point for answering questions about proteins.
+
+    from sepit import Sepit
+    model = Sepit.from_pretrained("runs/demo/stage2/model")
+    model.ask(sequence="MKT...", question="What is the function of this protein?").text
+    model.ask(sequence="MKT...", structure="AF-P12345-F1-model_v4.pdb",
+              question="Does this protein bind heme?", choices=["yes", "no"]).probabilities
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sepit.errors import InputFormatError, SepitError, StructureError
+from sepit.eval.generate import GenerationSettings, generate_answers, score_options
+
+
+@dataclass
+class Answer:
+    """``text``: the generated answer. Closed-set: ``choice`` (the most probable option by likelihood,
+    else parsed from the text) and ``probabilities`` (option -> probability)."""
+
+    text: str
+    choice: str | None = None
+    probabilities: dict[str, float] | None = None
+    structure: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"answer": self.text, "choice": self.choice, "probabilities": self.probabilities,
+                "structure": self.structure}
+
+
+def protein_input(sequence: str | None, structure: str | Path | None = None, chain: str | None = None) -> dict:
+    """Sequence (+ aligned C-alpha coordinates and pLDDT when a structure file is given).
+
+    With a structure and no sequence, the sequence is the chain's own residues (``chain`` or the first)."""
+    from sepit.data.structure import read_chains, structure_for_sequence
+
+    if structure is None:
+        if not sequence:
+            raise SepitError("give a protein sequence or a structure file")
+        return {"sequence": sequence.strip().upper(), "structure": {}}
+    if not sequence:
+        chains = read_chains(structure)
+        name = chain or next(iter(chains))
+        if name not in chains:
+            raise StructureError(f"{structure}: no protein chain {name!r} (chains: {sorted(chains)})")
+        sequence = chains[name].sequence
+    sequence = sequence.strip().upper()
+    result = structure_for_sequence(structure, sequence, chain)
+    plddt = None if result.plddt_L is None else np.nan_to_num(result.plddt_L, nan=0.0)
+    info = {"file": str(structure), "chain": result.chain, "identity": round(result.identity, 3),
+            "residues_with_point": result.n_points, "length": len(sequence)}
+    return {"sequence": sequence, "coords": result.coords_L3, "plddt": plddt, "structure": info}
+
+
+def _check_folder(folder: Path) -> None:
+    config = folder / "config.json"
+    if not config.is_file():
+        raise InputFormatError(f"{folder} is not a sepit model folder (no config.json)")
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except json.JSONDecodeError as err:
+        raise InputFormatError(f"{config} is not valid JSON: {err}") from None
+    if model_type != "sepit":
+        raise InputFormatError(f"{folder} holds a {model_type!r} model, not a sepit model "
+                               "(stage-0 folders hold only the encoder; use a stage-1 or stage-2 model)")
+
+
+class Sepit:
+    """A loaded SEPIT model and its processor, ready to answer."""
+
+    def __init__(self, model, processor, device: str | torch.device | None = None):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.processor = processor
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str | None = None, dtype: torch.dtype | None = None,
+                        max_residues: int | None = None) -> Sepit:
+        from sepit.model.build import load_sepit
+
+        folder = Path(folder)
+        _check_folder(folder)
+        model, processor = load_sepit(folder, **({"dtype": dtype} if dtype else {}))
+        if max_residues is not None:
+            processor.max_residues = max_residues
+        return cls(model, processor, device)
+
+    def ask(self, question: str, sequence: str | None = None, structure: str | Path | None = None,
+            chain: str | None = None, choices: list[str] | None = None, **generation) -> Answer:
+        return self.ask_many([{"question": question, "sequence": sequence, "structure": structure,
+                               "chain": chain, "choices": choices}], **generation)[0]
+
+    def ask_many(self, requests: list[dict], batch_size: int = 8, score: bool = True,
+                 **generation) -> list[Answer]:
+        """Each request: ``question`` and ``sequence`` and/or ``structure`` (+ ``chain``, ``choices``)."""
+        items = []
+        for r in requests:
+            if not str(r.get("question") or "").strip():
+                raise SepitError("the question is empty")
+            items.append({**protein_input(r.get("sequence"), r.get("structure"), r.get("chain")),
+                          "question": r["question"], "choices": list(r.get("choices") or [])})
+        texts = generate_answers(self.model, self.processor, items, GenerationSettings(**generation), batch_size)
+        closed = [i for i, it in enumerate(items) if it["choices"]]
+        probs = score_options(self.model, self.processor, [items[i] for i in closed], batch_size) if (
+            closed and score) else []
+        answers = [Answer(text, structure=it["structure"]) for text, it in zip(texts, items, strict=True)]
+        for i, p in zip(closed, probs, strict=True):
+            answers[i].probabilities = p
+            answers[i].choice = max(p, key=p.get)
+        for i in closed:
+            if answers[i].choice is None:
+                from sepit.eval.closed_set import parse_choice
+
+                answers[i].choice = parse_choice(answers[i].text, items[i]["choices"])
+        return answers

@@ -1,0 +1,76 @@
+"""``sepit predict``: batched answers over a split of a built dataset, written as predictions JSONL
+(docs/ARCHITECTURE.md). Resumable: rows go to ``<out>.partial`` batch by batch; a rerun skips the ids already
+there; the file is renamed to ``<out>`` when every item is done."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from sepit.data.store import DatasetStore
+from sepit.eval.generate import GenerationSettings, generate_answers, score_options
+
+
+def _done_ids(partial: Path) -> set[str]:
+    """Ids of complete lines in ``partial``; a torn last line (a killed run) is cut off."""
+    if not partial.exists():
+        return set()
+    good, ids = [], set()
+    for line in partial.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        good.append(line)
+        ids.add(row["id"])
+    partial.write_text("".join(x + "\n" for x in good))
+    return ids
+
+
+def dataset_items(store: DatasetStore, split: str, max_items: int | None = None, tasks: list[str] | None = None,
+                  max_residues: int | None = None) -> list[dict]:
+    rows = store.instructions(split)
+    if tasks:
+        rows = rows.filter(lambda t: t in set(tasks), input_columns="task")
+    if max_items is not None:
+        rows = rows.select(range(min(max_items, len(rows))))
+    items = []
+    for row in rows:
+        p = store.protein(row["accession"])
+        n = max_residues or len(p.sequence)
+        items.append({**row, "sequence": p.sequence[:n],
+                      "coords": None if p.coords is None else p.coords[:n],
+                      "plddt": None if p.plddt is None else p.plddt[:n]})
+    return items
+
+
+def _record(item: dict, prediction: str, probs: dict | None, name: str) -> dict:
+    return {"id": item["id"], "accession": item["accession"], "task": item["task"], "category": item["category"],
+            "question": item["question"], "answer": item["answer"], "prediction": prediction,
+            "choices": list(item.get("choices") or []), "option_probs": probs, "model": name}
+
+
+def predict_items(model, processor, items: list[dict], out: Path, name: str, batch_size: int = 8,
+                  settings: GenerationSettings | None = None, score: bool = True) -> Path:
+    """Answer ``items`` and write ``out``; resumes from ``out.partial``."""
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _done_ids(partial)
+    todo = [it for it in items if it["id"] not in done]
+    with open(partial, "a") as fh, tqdm(total=len(items), initial=len(items) - len(todo), desc="predict") as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            texts = generate_answers(model, processor, chunk, settings, batch_size)
+            closed = [i for i, it in enumerate(chunk) if it.get("choices")]
+            probs = score_options(model, processor, [chunk[i] for i in closed], batch_size) if (
+                closed and score) else []
+            by_index = dict(zip(closed, probs, strict=True))
+            for i, (item, text) in enumerate(zip(chunk, texts, strict=True)):
+                fh.write(json.dumps(_record(item, text, by_index.get(i), name)) + "\n")
+            fh.flush()
+            bar.update(len(chunk))
+    partial.replace(out)
+    return out

@@ -1,0 +1,93 @@
+"""The one training engine for every stage: the HF Trainer (DDP, FSDP and DeepSpeed ZeRO come from it).
+
+``SepitTrainer`` adds what SEPIT needs on top: per-module learning-rate groups (built by
+:func:`sepit.train.optim.param_groups`), logging of component losses (stage-0 losses, MoE auxiliary loss)
+and saving the processor into every checkpoint so each checkpoint is a complete, loadable model folder.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainingArguments
+
+from sepit.train.config import OptimSpec, TrainConfig
+from sepit.train.optim import build_optimizer
+
+
+class SepitTrainer(Trainer):
+    def __init__(self, *args, param_groups: list[dict], save_extra: Callable[[str], None] | None = None,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self._groups = param_groups
+        self._save_extra = save_extra
+        self._components: dict[str, list[float]] = defaultdict(list)
+        self.model_accepts_loss_kwargs = False  # per-batch mean loss; the Trainer scales it for accumulation
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            self.optimizer = build_optimizer(self._groups)
+        return self.optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        loss = outputs["loss"]
+        for key, value in outputs.items():
+            if key != "loss" and key.endswith("loss") and torch.is_tensor(value) and value.numel() == 1:
+                self._components[key].append(float(value.detach()))
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._components:
+            for key, values in self._components.items():
+                logs[key] = round(sum(values) / len(values), 6)
+            self._components.clear()
+        super().log(logs, start_time)
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.args.should_save and self._save_extra is not None:
+            self._save_extra(output_dir or self.args.output_dir)
+
+
+def resolve_precision(precision: str) -> tuple[bool, bool]:
+    """(bf16, fp16): ``auto`` = bf16 on a CUDA device that supports it, else fp32 (CPU bf16 is ~300x slower)."""
+    if precision == "auto":
+        return (torch.cuda.is_available() and torch.cuda.is_bf16_supported()), False
+    return precision == "bf16", precision == "fp16"
+
+
+def training_arguments(cfg: TrainConfig, optim: OptimSpec, output_dir: Path) -> TrainingArguments:
+    bf16, fp16 = resolve_precision(cfg.precision)
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=optim.batch_size,
+        gradient_accumulation_steps=optim.grad_accum,
+        learning_rate=optim.lr,
+        weight_decay=optim.weight_decay,
+        lr_scheduler_type=optim.scheduler,
+        warmup_steps=optim.warmup_ratio,
+        num_train_epochs=optim.epochs,
+        max_steps=optim.max_steps,
+        max_grad_norm=optim.max_grad_norm,
+        gradient_checkpointing=optim.gradient_checkpointing,
+        train_sampling_strategy="group_by_length" if optim.length_grouping else "random",
+        length_column_name="length",
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=bf16,
+        fp16=fp16,
+        use_cpu=not torch.cuda.is_available(),
+        deepspeed=cfg.deepspeed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        report_to=[],
+        ddp_find_unused_parameters=True,
+        save_only_model=False,
+    )

@@ -1,0 +1,70 @@
+"""Run one stage: ``train_stage(cfg, stage)`` (what ``sepit train`` calls)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from sepit.config import save_config
+from sepit.errors import ConfigError
+from sepit.io_utils import atomic_dir
+from sepit.train.config import TrainConfig
+from sepit.train.engine import SepitTrainer, training_arguments
+from sepit.train.logging import JsonlLogger, plot_losses
+
+
+def _plan(cfg: TrainConfig, stage: int, init_from: str | None):
+    from sepit.train import stages
+
+    if stage == 0:
+        from sepit.train.stage0 import stage0_plan
+
+        return stage0_plan(cfg, init_from)
+    return (stages.stage1_plan if stage == 1 else stages.stage2_plan)(cfg, init_from)
+
+
+def _checkpoint(ckpt_dir: Path, resume: bool, overwrite: bool) -> str | None:
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if resume:
+        return last
+    if last is not None and not overwrite:
+        raise ConfigError(f"{ckpt_dir} already holds checkpoints; pass --resume to continue or --overwrite")
+    if overwrite and ckpt_dir.parent.exists():
+        shutil.rmtree(ckpt_dir.parent)
+    return None
+
+
+def train_stage(cfg: TrainConfig, stage: int, *, resume: bool = False, overwrite: bool = False,
+                init_from: str | None = None) -> Path:
+    """Train stage ``stage`` and write ``<output_dir>/stage<N>/model`` (a complete model folder), with
+    ``metrics.jsonl``, ``loss_stage<N>.png`` and ``sepit_train.yaml`` beside it. Returns the model folder."""
+    cfg.stage(stage)  # validates the number
+    out = cfg.stage_dir(stage)
+    ckpt = _checkpoint(out / "checkpoints", resume, overwrite)
+    set_seed(cfg.seed)
+    plan = _plan(cfg, stage, init_from)  # every config/data/model error surfaces here, before training
+    args = training_arguments(cfg, cfg.stage(stage).optim, out / "checkpoints")
+    trainer = SepitTrainer(model=plan.model, args=args, train_dataset=plan.rows, data_collator=plan.collator,
+                           param_groups=plan.groups, save_extra=plan.save_extra,
+                           callbacks=[JsonlLogger(out / "metrics.jsonl")])
+    started = time.time()
+    result = trainer.train(resume_from_checkpoint=ckpt)
+    if trainer.args.should_save:
+        _finish(cfg, stage, plan, out, result, time.time() - started)
+    return cfg.model_dir(stage)
+
+
+def _finish(cfg: TrainConfig, stage: int, plan, out: Path, result, seconds: float) -> None:
+    with atomic_dir(cfg.model_dir(stage), overwrite=True) as tmp:
+        plan.save_final(tmp)
+        save_config(cfg, tmp / "sepit_train.yaml")
+    save_config(cfg, out / "sepit_train.yaml")
+    plot_losses(out / "metrics.jsonl", out / f"loss_stage{stage}.png", f"{cfg.name}: stage {stage}")
+    summary = {"stage": stage, "steps": result.global_step, "train_loss": result.training_loss,
+               "seconds": round(seconds, 1), "items": len(plan.rows)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
