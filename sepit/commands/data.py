@@ -1,0 +1,116 @@
+"""``sepit data build|download|inspect``: build an instruction dataset, fetch public files, look at a build."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("data", help="build, download or inspect instruction datasets",
+                                   description="Build an instruction dataset from UniProt entries and structures,"
+                                   " download public files, or inspect a built dataset.")
+    sub = parser.add_subparsers(dest="data_verb", metavar="<action>", required=True)
+    _register_build(sub)
+    _register_download(sub)
+    _register_inspect(sub)
+
+
+def _register_build(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="flat files / TSV exports + structures -> dataset folder",
+                       description="Build proteins + instructions tables (written atomically).")
+    p.add_argument("--input", nargs="+", required=True, metavar="FILE",
+                   help="Swiss-Prot flat files (.dat/.dat.gz) and/or UniProt TSV exports (.tsv/.tsv.gz), mixed")
+    p.add_argument("--out", required=True, metavar="DIR", help="output dataset folder")
+    p.add_argument("--structures", metavar="DIR", help="folder searched (recursively) for AlphaFold models"
+                   " named by accession and PDB/mmCIF files named by PDB id")
+    p.add_argument("--structure-index", metavar="FILE", help="TSV with columns accession, file[, chain]"
+                   " (file relative to the index's folder or to --structures)")
+    p.add_argument("--split", choices=["homology", "random"], default="homology",
+                   help="homology: whole sequence clusters on one side (default); random: per protein")
+    p.add_argument("--identity", type=float, default=0.3,
+                   help="identity threshold of homology clusters (identical residues / shorter length)")
+    p.add_argument("--fractions", type=float, nargs=3, default=[0.8, 0.1, 0.1], metavar=("TRAIN", "VALID", "TEST"),
+                   help="share of proteins per split")
+    p.add_argument("--cluster-method", choices=["auto", "mmseqs", "opal"], default="auto",
+                   help="pair search: mmseqs (fast), opal (exhaustive, in-process), auto (mmseqs above 500)")
+    p.add_argument("--seed", type=int, default=0, help="seed of splits, phrasings and negatives")
+    p.add_argument("--min-structure-identity", type=float, default=0.9,
+                   help="reject a structure whose chain aligns below this identity to the protein")
+    p.add_argument("--yes-no-pairs", type=int, default=1, help="yes+no question pairs per protein and category")
+    p.add_argument("--num-choices", type=int, default=4, help="options per multiple-choice question")
+    p.add_argument("--threads", type=int, default=1, help="threads for alignments")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_build)
+
+
+def _register_download(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("download", help="fetch Swiss-Prot entries, AlphaFold models and RCSB mmCIF files",
+                       description="Download into a cache folder (files already there are reused).")
+    p.add_argument("--out", required=True, metavar="DIR", help="cache folder (uniprot/ and structures/ inside)")
+    p.add_argument("--query", action="append", default=[], help="UniProt query, e.g. 'reviewed:true AND"
+                   " gene:HBA1' (repeatable)")
+    p.add_argument("--alphafold", nargs="*", default=[], metavar="ACC", help="AlphaFold DB models by accession")
+    p.add_argument("--pdb", nargs="*", default=[], metavar="ID", help="RCSB mmCIF files by PDB id")
+    p.add_argument("--uniprot-url", default=None, help="UniProt stream endpoint (default: rest.uniprot.org)")
+    p.add_argument("--alphafold-url", default=None, help="AlphaFold files base URL")
+    p.add_argument("--rcsb-url", default=None, help="RCSB download base URL")
+    p.add_argument("--retries", type=int, default=3, help="retries per file on network errors and 5xx")
+    p.set_defaults(func=_download)
+
+
+def _register_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="print the summary of a built dataset and sample items")
+    p.add_argument("dir", metavar="DIR", help="built dataset folder")
+    p.add_argument("--samples", type=int, default=3, help="number of sample items to print")
+    p.add_argument("--seed", type=int, default=0, help="which samples")
+    p.set_defaults(func=_inspect)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from sepit.data.build import BuildConfig, build_dataset
+    from sepit.data.summary import format_summary
+
+    cfg = BuildConfig(
+        inputs=list(args.input), out=args.out, structures=args.structures, structure_index=args.structure_index,
+        split=args.split, identity=args.identity, fractions=list(args.fractions), cluster_method=args.cluster_method,
+        seed=args.seed, min_structure_identity=args.min_structure_identity, yes_no_pairs=args.yes_no_pairs,
+        num_choices=args.num_choices, threads=args.threads, overwrite=args.overwrite, progress=not args.no_progress)
+    print(format_summary(build_dataset(cfg)))
+    print(f"written: {args.out}")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from sepit.data.download import Downloader, Endpoints
+
+    defaults = Endpoints()
+    endpoints = Endpoints(args.uniprot_url or defaults.uniprot, args.alphafold_url or defaults.alphafold,
+                          args.rcsb_url or defaults.rcsb)
+    dl = Downloader(args.out, endpoints, retries=args.retries)
+    paths = [dl.uniprot(q) for q in args.query]
+    paths += [dl.alphafold(acc) for acc in args.alphafold]
+    paths += [dl.rcsb(pdb) for pdb in args.pdb]
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import random
+
+    from sepit.data.store import DatasetStore
+    from sepit.data.summary import format_summary
+
+    store = DatasetStore(args.dir)
+    print(format_summary(store.summary))
+    items = store.instructions()
+    rng = random.Random(args.seed)
+    for idx in rng.sample(range(len(items)), min(args.samples, len(items))):
+        item = items[idx]
+        entry = store.protein(item["accession"])
+        points = "none" if entry.coords is None else f"{entry.coords.shape[0]} residues, {entry.structure_source}"
+        print(f"\n[{item['split']}] {item['id']}  ({len(entry.sequence)} aa; structure: {points})")
+        print(f"  Q: {item['question']}" + (f"  choices: {item['choices']}" if item["choices"] else ""))
+        print(f"  A: {item['answer'][:300]}")
+    return 0

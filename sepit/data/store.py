@@ -1,0 +1,135 @@
+"""The built dataset folder (docs/ARCHITECTURE.md "Built dataset folder"): writing and O(1) reading.
+
+``proteins`` and ``instructions`` are HF ``datasets`` saved with ``save_to_disk`` (Arrow, memory-mapped).
+Coordinates are a ``list<fixed_size_list<float32, 3>>`` column. :class:`DatasetStore` keeps an
+accession -> (chunk, row) dict and numpy views of the memory-mapped coordinate/pLDDT buffers, so a lookup
+is a dict access plus two slices (see benchmarks/bench_store.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pyarrow as pa
+
+from sepit.errors import SepitError
+
+DESCRIPTIVE = ("entry_name", "protein_name", "gene", "organism")
+INSTRUCTION_FEATURES = datasets.Features({
+    "id": datasets.Value("string"), "accession": datasets.Value("string"), "task": datasets.Value("string"),
+    "category": datasets.Value("string"), "question": datasets.Value("string"),
+    "answer": datasets.Value("string"), "choices": datasets.List(datasets.Value("string")),
+    "split": datasets.Value("string"),
+})
+
+
+@dataclass
+class ProteinEntry:
+    """One protein: ``coords`` [L, 3] float32 (NaN rows = no point) and ``plddt`` [L], None when absent."""
+
+    accession: str
+    sequence: str
+    coords: np.ndarray | None
+    plddt: np.ndarray | None
+    structure_source: str
+
+
+def proteins_table(rows: list[dict]) -> pa.Table:
+    """Arrow table of protein rows (``coords``: [L,3] array or None; ``plddt``: [L] array or None)."""
+    coords = [np.asarray(r["coords"], np.float32).reshape(-1, 3) if r.get("coords") is not None
+              else np.zeros((0, 3), np.float32) for r in rows]
+    plddt = [np.asarray(r["plddt"], np.float32).ravel() if r.get("plddt") is not None
+             else np.zeros(0, np.float32) for r in rows]
+    columns = {
+        "accession": pa.array([r["accession"] for r in rows], pa.string()),
+        "sequence": pa.array([r["sequence"] for r in rows], pa.string()),
+        "coords": _list_array(coords, 3),
+        "plddt": _list_array(plddt, None),
+        "structure_source": pa.array([r.get("structure_source", "") for r in rows], pa.string()),
+    }
+    for name in DESCRIPTIVE:
+        columns[name] = pa.array([r.get(name, "") or "" for r in rows], pa.string())
+    columns["taxon_id"] = pa.array([r.get("taxon_id") for r in rows], pa.int64())
+    return pa.table(columns)
+
+
+def _list_array(arrays: list[np.ndarray], width: int | None) -> pa.Array:
+    lengths = np.array([len(a) for a in arrays], dtype=np.int32)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    flat = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0, np.float32)
+    values = pa.array(flat.astype(np.float32), pa.float32())
+    if width is not None:
+        values = pa.FixedSizeListArray.from_arrays(values, width)
+    return pa.ListArray.from_arrays(offsets, values)
+
+
+def write_store(out: Path, proteins: list[dict], instructions: list[dict], summary: dict) -> None:
+    """Write ``proteins/``, ``instructions/`` and ``summary.json`` into ``out`` (an existing folder)."""
+    table = proteins_table(proteins)
+    datasets.Dataset(datasets.table.InMemoryTable(table)).save_to_disk(str(out / "proteins"))
+    items = datasets.Dataset.from_list(instructions, features=INSTRUCTION_FEATURES) if instructions else \
+        datasets.Dataset.from_dict({k: [] for k in INSTRUCTION_FEATURES}, features=INSTRUCTION_FEATURES)
+    items.save_to_disk(str(out / "instructions"), num_shards=1)  # one shard even when empty
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+
+
+class DatasetStore:
+    """Read access to a built dataset folder; ``protein(acc)`` is O(1) on memory-mapped Arrow buffers."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        for part in ("proteins", "instructions", "summary.json"):
+            if not (self.root / part).exists():
+                raise SepitError(f"{self.root}: not a built sepit dataset (missing {part})")
+        self.proteins = datasets.load_from_disk(str(self.root / "proteins"))
+        self._instructions = datasets.load_from_disk(str(self.root / "instructions"))
+        self.summary = json.loads((self.root / "summary.json").read_text())
+        self._index: dict[str, tuple[int, int]] = {}
+        self._chunks: list[tuple] = []
+        table = self.proteins.data.table
+        for c, batch in enumerate(table.to_batches()):
+            self._chunks.append(_chunk_views(batch))
+            for i, acc in enumerate(batch.column("accession").to_pylist()):
+                self._index[acc] = (c, i)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, accession: str) -> bool:
+        return accession in self._index
+
+    def accessions(self) -> list[str]:
+        return list(self._index)
+
+    def protein(self, accession: str) -> ProteinEntry:
+        """The protein with this accession (KeyError naming it when absent)."""
+        try:
+            c, i = self._index[accession]
+        except KeyError:
+            raise KeyError(f"accession {accession!r} not in dataset {self.root}") from None
+        seqs, sources, c_off, c_val, p_off, p_val = self._chunks[c]
+        coords = c_val[c_off[i] * 3:c_off[i + 1] * 3].reshape(-1, 3) if c_off[i + 1] > c_off[i] else None
+        plddt = p_val[p_off[i]:p_off[i + 1]] if p_off[i + 1] > p_off[i] else None
+        return ProteinEntry(accession, seqs[i].as_py(), coords, plddt, sources[i].as_py())
+
+    def instructions(self, split: str | None = None) -> datasets.Dataset:
+        """All instruction items, or those of one split (train/valid/test)."""
+        if split is None:
+            return self._instructions
+        return self._instructions.filter(lambda s: s == split, input_columns="split")
+
+
+def _chunk_views(batch: pa.RecordBatch) -> tuple:
+    """(sequence array, source array, coord offsets, coord values, pLDDT offsets, pLDDT values) as numpy
+    views on the memory-mapped buffers (offsets rebased to 0)."""
+    coords, plddt = batch.column("coords"), batch.column("plddt")
+    c_off = coords.offsets.to_numpy()
+    p_off = plddt.offsets.to_numpy()
+    c_val = coords.flatten().flatten().to_numpy(zero_copy_only=False)
+    p_val = plddt.flatten().to_numpy(zero_copy_only=False)
+    return (batch.column("sequence"), batch.column("structure_source"), c_off - c_off[0], c_val,
+            p_off - p_off[0], p_val)

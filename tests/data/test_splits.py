@@ -1,0 +1,63 @@
+"""Splits: whole clusters on one side; no test protein at/above the threshold to any training protein."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import pytest
+
+from sepit.data.splits import homology_split, identities, random_split
+from sepit.data.uniprot import parse_flatfile
+
+
+def _family_sequences(n_families=6, members=4, length=80, seed=0):
+    """Random families: members are mutated copies (about 85% identity); families unrelated."""
+    rng = random.Random(seed)
+    alphabet = "ACDEFGHIKLMNPQRSTVWY"
+    seqs = {}
+    for f in range(n_families):
+        root = [rng.choice(alphabet) for _ in range(length)]
+        for m in range(members):
+            seqs[f"F{f}M{m}"] = "".join(c if rng.random() > 0.15 else rng.choice(alphabet) for c in root)
+    return seqs
+
+
+def _check(seqs, split, threshold):
+    train = [seqs[a] for a, s in split.items() if s == "train"]
+    for acc, side in split.items():
+        if side == "test":
+            assert max(identities(seqs[acc], train)) < threshold, acc
+
+
+def test_homology_split_keeps_families_together():
+    seqs = _family_sequences()
+    split = homology_split(seqs, identity=0.3, fractions=(0.5, 0.17, 0.33), seed=1, method="opal")
+    for f in range(6):
+        assert len({split[f"F{f}M{m}"] for m in range(4)}) == 1
+    assert set(split.values()) == {"train", "valid", "test"}
+    _check(seqs, split, 0.3)
+
+
+def test_homology_split_real_proteins(shared_data):
+    path = shared_data / "swissprot_flatfiles" / "libswiss_perl_SWISS100.dat.gz"
+    seqs = {r.accession: r.sequence for r in parse_flatfile(path)}
+    split = homology_split(seqs, identity=0.3, seed=0, method="opal")
+    assert "test" in split.values()
+    _check(seqs, split, 0.3)
+
+
+@pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
+def test_mmseqs_method_keeps_families_together():
+    seqs = _family_sequences(n_families=4, members=3)
+    split = homology_split(seqs, identity=0.3, fractions=(0.5, 0.25, 0.25), seed=0, method="mmseqs")
+    for f in range(4):
+        assert len({split[f"F{f}M{m}"] for m in range(3)}) == 1
+    _check(seqs, split, 0.3)
+
+
+def test_random_split_fractions_and_seed():
+    accs = [f"P{i}" for i in range(100)]
+    split = random_split(accs, (0.8, 0.1, 0.1), seed=0)
+    assert sorted(split) == sorted(accs) and list(split.values()).count("test") == 10
+    assert split == random_split(accs, (0.8, 0.1, 0.1), seed=0) != random_split(accs, (0.8, 0.1, 0.1), seed=1)

@@ -1,0 +1,43 @@
+"""Dataset store: write, reopen memory-mapped, O(1) access by accession."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sepit.data.store import DatasetStore, write_store
+from sepit.errors import SepitError
+
+
+def test_roundtrip(tmp_path):
+    coords = np.arange(12, dtype=np.float32).reshape(4, 3)
+    coords[1] = np.nan
+    proteins = [
+        {"accession": "P1", "sequence": "MKVL", "coords": coords, "plddt": np.array([90, 80, 70, 60]),
+         "structure_source": "alphafold:AF-P1-F1-model_v4.pdb", "taxon_id": 9606},
+        {"accession": "P2", "sequence": "MK", "coords": None, "plddt": None, "structure_source": ""},
+    ]
+    items = [{"id": "P1:0", "accession": "P1", "task": "closed", "category": "ec", "question": "Q?",
+              "answer": "yes", "choices": ["yes", "no"], "split": "test"}]
+    write_store(tmp_path, proteins, items, {"proteins": 2})
+    store = DatasetStore(tmp_path)
+    p1, p2 = store.protein("P1"), store.protein("P2")
+    assert p1.sequence == "MKVL" and p1.coords.dtype == np.float32
+    assert np.array_equal(np.isnan(p1.coords), np.isnan(coords)) and np.allclose(p1.coords[0], [0, 1, 2])
+    assert p1.plddt.tolist() == [90, 80, 70, 60] and p1.structure_source.startswith("alphafold:")
+    assert p2.coords is None and p2.plddt is None and p2.sequence == "MK"
+    assert len(store.instructions("test")) == 1 and len(store.instructions("train")) == 0
+    assert store.instructions()[0]["choices"] == ["yes", "no"] and store.summary == {"proteins": 2}
+    with pytest.raises(KeyError, match="P9"):
+        store.protein("P9")
+
+
+def test_not_a_dataset(tmp_path):
+    with pytest.raises(SepitError, match="not a built sepit dataset"):
+        DatasetStore(tmp_path)
+
+
+def test_empty_instructions(tmp_path):
+    write_store(tmp_path, [{"accession": "P1", "sequence": "MK"}], [], {})
+    store = DatasetStore(tmp_path)
+    assert len(store.instructions()) == 0 and store.protein("P1").coords is None
