@@ -40,7 +40,7 @@ def _checkpoint(ckpt_dir: Path, resume: bool, overwrite: bool) -> str | None:
 
 
 def train_stage(cfg: TrainConfig, stage: int, *, resume: bool = False, overwrite: bool = False,
-                init_from: str | None = None) -> Path:
+                init_from: str | None = None, callbacks: list | None = None) -> Path:
     """Train stage ``stage`` and write ``<output_dir>/stage<N>/model`` (a complete model folder), with
     ``metrics.jsonl``, ``loss_stage<N>.png`` and ``sepit_train.yaml`` beside it. Returns the model folder."""
     cfg.stage(stage)  # validates the number
@@ -51,7 +51,7 @@ def train_stage(cfg: TrainConfig, stage: int, *, resume: bool = False, overwrite
     args = training_arguments(cfg, cfg.stage(stage).optim, out / "checkpoints")
     trainer = SepitTrainer(model=plan.model, args=args, train_dataset=plan.rows, data_collator=plan.collator,
                            param_groups=plan.groups, save_extra=plan.save_extra,
-                           callbacks=[JsonlLogger(out / "metrics.jsonl")])
+                           callbacks=[JsonlLogger(out / "metrics.jsonl"), *(callbacks or [])])
     started = time.time()
     result = trainer.train(resume_from_checkpoint=ckpt)
     if trainer.args.should_save:

@@ -1,0 +1,174 @@
+"""The FastAPI app: ``/v1/chat/completions`` (OpenAI-compatible, streaming too), ``/v1/ask``, ``/v1/models``,
+``/healthz`` and the page at ``/``. Errors are JSON ``{"error": {"message", "type", ...}}``:
+401 API key, 413 body too large, 400 bad JSON, 422 invalid input (pydantic or :class:`SepitError`),
+503 queue full, 504 timeout, 500 anything else (the server keeps serving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from sepit import __version__
+from sepit.errors import SepitError
+from sepit.eval.generate import GenerationSettings
+from sepit.serve import openai
+from sepit.serve.engine import Engine, QueueFullError, TokenStream
+from sepit.serve.guard import Guard
+from sepit.serve.protein import model_item
+from sepit.serve.schemas import AskRequest, AskResponse, ChatRequest
+from sepit.serve.settings import ServeSettings
+
+STATIC = Path(__file__).parent / "static"
+
+
+class RequestTimeoutError(SepitError):
+    """The answer did not come within ``request_timeout_s`` (HTTP 504)."""
+
+
+def create_app(sepit, settings: ServeSettings | None = None) -> FastAPI:
+    """An app around a loaded :class:`sepit.api.Sepit`; one :class:`Engine` worker owns the model."""
+    settings = settings or ServeSettings()
+    engine = Engine(sepit, settings.max_batch_size, settings.batch_wait_ms, settings.max_queue)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        engine.close()
+
+    app = FastAPI(title="sepit", version=__version__, lifespan=lifespan,
+                  description="Ask questions about proteins. See docs/serving.md.")
+    app.state.engine, app.state.settings = engine, settings
+    _add_error_handlers(app)
+    _add_routes(app, sepit, engine, settings)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(Guard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _generation(settings: ServeSettings, max_new_tokens: int | None, temperature: float | None = None,
+                top_p: float | None = None) -> GenerationSettings:
+    n = max_new_tokens or settings.default_max_new_tokens
+    if n > settings.max_new_tokens:
+        raise SepitError(f"max_tokens: {n} exceeds the server limit of {settings.max_new_tokens}")
+    if not temperature:
+        return GenerationSettings(max_new_tokens=n)
+    return GenerationSettings(max_new_tokens=n, do_sample=True, temperature=temperature, top_p=top_p or 1.0)
+
+
+async def _wait(job, timeout: float):
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(job.future), timeout)
+    except TimeoutError:
+        job.cancelled.set()
+        raise RequestTimeoutError(f"no answer within the server's {timeout:g} s request timeout") from None
+
+
+def _add_routes(app: FastAPI, sepit, engine: Engine, settings: ServeSettings) -> None:
+    name = settings.model_name
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok", "model": name, "device": str(sepit.device), "pending": engine.pending}
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "sepit"}]}
+
+    @app.post("/v1/ask", response_model=AskResponse)
+    async def ask(body: AskRequest):
+        item = await asyncio.to_thread(model_item, body, body.question, body.choices, settings)
+        job = engine.submit(item, _generation(settings, body.max_new_tokens))
+        result = await _wait(job, settings.request_timeout_s)
+        return AskResponse(answer=result.text, choice=result.choice, probabilities=result.probabilities,
+                           structure=item["structure"])
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatRequest):
+        gen = _generation(settings, body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p)
+        item = await asyncio.to_thread(model_item, body.protein, body.question(), body.answer_choices, settings)
+        if not body.stream:
+            result = await _wait(engine.submit(item, gen), settings.request_timeout_s)
+            return openai.completion(result, name, item["structure"])
+        stream = TokenStream(sepit.processor.tokenizer, asyncio.get_running_loop())
+        job = engine.submit(item, gen, stream)
+        usage = body.stream_options is not None and body.stream_options.include_usage
+        return StreamingResponse(_events(job, stream, openai.ChunkWriter(name), item["structure"], usage,
+                                         settings.request_timeout_s),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+async def _events(job, stream: TokenStream, writer: openai.ChunkWriter, structure: dict, usage: bool,
+                  timeout: float):
+    """Server-sent events of one streamed answer; an error after the first byte is an ``error`` event."""
+    deadline = time.monotonic() + timeout
+    try:
+        yield writer.chunk({"role": "assistant", "content": ""})
+        while (piece := await asyncio.wait_for(stream.pieces.get(), deadline - time.monotonic())) is not None:
+            yield writer.chunk({"content": piece})
+        result = await _wait(job, max(deadline - time.monotonic(), 0.001))
+        yield writer.chunk({}, result.finish_reason, sepit=openai.extras(result, structure))
+        if usage:
+            yield writer.usage_chunk(result)
+    except TimeoutError:
+        yield openai.sse(openai.error_body(f"no answer within the server's {timeout:g} s request timeout",
+                                           "timeout"))
+    except Exception as err:  # the response has started: report in-band, keep serving
+        yield openai.sse(openai.error_body(str(err), _kind(err)))
+    finally:
+        job.cancelled.set()  # a closed connection stops the generation at its next token
+    yield openai.sse("[DONE]")
+
+
+def _kind(err: Exception) -> str:
+    if isinstance(err, RequestTimeoutError):
+        return "timeout"
+    return "invalid_request_error" if isinstance(err, SepitError) else "internal_error"
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def reply(status: int, message: str, kind: str, param: str | None = None, code: str | None = None):
+        return JSONResponse(openai.error_body(message, kind, param, code), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, err: RequestValidationError):
+        errors = err.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return reply(400, "request body is not valid JSON", "invalid_request_error")
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+                            for e in errors[:5])
+        return reply(422, message, "invalid_request_error", where or None)
+
+    @app.exception_handler(QueueFullError)
+    async def busy(_request: Request, err: QueueFullError):
+        return reply(503, str(err), "server_busy")
+
+    @app.exception_handler(RequestTimeoutError)
+    async def timeout(_request: Request, err: RequestTimeoutError):
+        return reply(504, str(err), "timeout")
+
+    @app.exception_handler(SepitError)
+    async def bad_input(_request: Request, err: SepitError):
+        return reply(422, str(err), "invalid_request_error", code=type(err).__name__)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, err: HTTPException):
+        return reply(err.status_code, str(err.detail), "not_found" if err.status_code == 404 else "http_error")
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, err: Exception):
+        return reply(500, f"internal error: {type(err).__name__}: {err}", "internal_error")
