@@ -1,0 +1,85 @@
+"""``sepit baseline nn|llm``: predictions files for the baselines, scored later by ``sepit eval``."""
+
+from __future__ import annotations
+
+import argparse
+
+from sepit.resources import SMOLLM2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data", required=True, metavar="DIR", help="built dataset folder (sepit data build --out)"
+    )
+    p.add_argument("--split", default="test", help="split to answer (default: test)")
+    p.add_argument("--out", required=True, metavar="JSONL", help="predictions file to write (atomically)")
+    p.add_argument("--limit", type=int, default=None, help="answer only the first N items (quick runs)")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "baseline",
+        help="write baseline predictions (nearest neighbour, LLM alone)",
+        description="Baseline predictions in the predictions-file format, one per kind.",
+    )
+    kinds = p.add_subparsers(dest="kind", metavar="<kind>", required=True)
+    nn = kinds.add_parser("nn", help="nearest-neighbour homology transfer (Smith-Waterman via pyopal)")
+    _common(nn)
+    nn.add_argument(
+        "--train-split", default="train", help="split whose answers are transferred (default: train)"
+    )
+    nn.add_argument("--name", default="nearest-neighbour", help="model name in the report")
+    nn.add_argument("--threads", type=int, default=1, help="alignment threads")
+    nn.set_defaults(func=run_nn)
+    llm = kinds.add_parser("llm", help="the LLM alone, without protein input (text prior)")
+    _common(llm)
+    llm.add_argument(
+        "--model", default=SMOLLM2, help=f"causal LM: offline name ({SMOLLM2}), folder or hub id"
+    )
+    llm.add_argument("--name", default="llm-only", help="model name in the report")
+    llm.add_argument("--batch-size", type=int, default=8, help="generation batch size")
+    llm.add_argument("--max-new-tokens", type=int, default=64, help="generated tokens per answer")
+    llm.add_argument(
+        "--no-option-scores",
+        action="store_true",
+        help="do not score closed-set options by likelihood (no option_probs, no ECE)",
+    )
+    llm.add_argument("--device", default=None, help="torch device (default: cpu)")
+    llm.set_defaults(func=run_llm)
+
+
+def _limit(items: list, limit: int | None) -> list:
+    return items if limit is None else items[:limit]
+
+
+def run_nn(args: argparse.Namespace) -> int:
+    from sepit.eval.baselines import load_split, nearest_neighbour_predictions
+    from sepit.eval.records import write_predictions
+
+    train, train_seqs = load_split(args.data, args.train_split)
+    test, test_seqs = load_split(args.data, args.split)
+    rows = nearest_neighbour_predictions(
+        train, train_seqs, _limit(test, args.limit), test_seqs, model=args.name, threads=args.threads
+    )
+    write_predictions(rows, args.out)
+    print(f"wrote {len(rows)} predictions to {args.out}")
+    return 0
+
+
+def run_llm(args: argparse.Namespace) -> int:
+    from sepit.eval.baselines import llm_prior_predictions, load_split
+    from sepit.eval.records import write_predictions
+
+    items, _ = load_split(args.data, args.split)
+    rows = llm_prior_predictions(
+        _limit(items, args.limit),
+        model=args.model,
+        name=args.name,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        score_options=not args.no_option_scores,
+        device=args.device,
+    )
+    write_predictions(rows, args.out)
+    print(f"wrote {len(rows)} predictions to {args.out}")
+    return 0

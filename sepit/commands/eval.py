@@ -1,0 +1,74 @@
+"""``sepit eval``: score predictions files and write the report (metrics.json, report.md, plots)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sepit.errors import ConfigError
+from sepit.resources import MINILM
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="score predictions files (BLEU, ROUGE, METEOR, BERTScore, accuracy, ECE) into a report",
+        description="Score predictions JSONL files (one row per `model` value in the report) and write "
+        "DIR/report.md, DIR/metrics.json and PNG plots.",
+    )
+    p.add_argument(
+        "--predictions",
+        nargs="+",
+        required=True,
+        metavar="JSONL",
+        help="predictions files (sepit predict / sepit baseline output); models may be mixed",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="report folder (written atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    p.add_argument(
+        "--bertscore-model",
+        default=MINILM,
+        help=f"BERTScore encoder: offline name ({MINILM}), local HF folder (e.g. PubMedBERT) or hub id",
+    )
+    p.add_argument(
+        "--bertscore-layers", type=int, default=None, help="BERTScore layer (default: the model's last layer)"
+    )
+    p.add_argument("--bertscore-batch-size", type=int, default=16, help="BERTScore pairs per batch (raise on GPU)")
+    p.add_argument("--no-bertscore", action="store_true", help="skip BERTScore")
+    p.add_argument("--no-meteor", action="store_true", help="skip METEOR (no WordNet needed)")
+    p.add_argument(
+        "--no-paper-bleu",
+        action="store_true",
+        help="skip the paper-compatible per-item BLEU on WordPiece tokens",
+    )
+    p.add_argument(
+        "--ece-bins", type=int, default=10, help="confidence bins for ECE and the reliability diagram"
+    )
+    p.add_argument(
+        "--device", default=None, help="device for BERTScore (default: cuda if available, else cpu)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sepit.eval.metrics import EvalConfig, Scorers, evaluate
+    from sepit.eval.records import read_predictions
+    from sepit.eval.report import write_report
+
+    if Path(args.out).exists() and not args.overwrite:
+        raise ConfigError(f"output folder {args.out} already exists (pass --overwrite to replace it)")
+    rows = read_predictions(args.predictions)
+    config = EvalConfig(
+        bertscore=not args.no_bertscore,
+        bertscore_model=args.bertscore_model,
+        bertscore_layers=args.bertscore_layers,
+        bertscore_batch_size=args.bertscore_batch_size,
+        meteor=not args.no_meteor,
+        paper_bleu=not args.no_paper_bleu,
+        ece_bins=args.ece_bins,
+        device=args.device,
+    )
+    results = evaluate(rows, Scorers(config))
+    out = write_report(results, args.out, overwrite=args.overwrite)
+    print(f"wrote {out / 'report.md'} ({len(results['models'])} models, {len(rows)} predictions)")
+    return 0
