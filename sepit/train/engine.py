@@ -7,11 +7,13 @@ and saving the processor into every checkpoint so each checkpoint is a complete,
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from transformers import Trainer, TrainingArguments
 
 from sepit.train.config import OptimSpec, TrainConfig
@@ -47,10 +49,47 @@ class SepitTrainer(Trainer):
             self._components.clear()
         super().log(logs, start_time)
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        """Strict reload of a checkpoint's weights. The stock path loads the raw state dict, but transformers
+        writes ESM LayerNorms under legacy names (gamma/beta), so they were silently skipped on resume."""
+        model = model if model is not None else self.model
+        files = checkpoint_files(Path(resume_from_checkpoint))
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not files:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        own = model.state_dict()
+        state = {}
+        for f in files:
+            state.update({_current_name(k, own): v for k, v in load_file(str(f)).items()})
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        tied = {k for k in missing if k.endswith("lm_head.weight") and model.config.tie_word_embeddings}
+        if unexpected or set(missing) - tied:
+            raise RuntimeError(f"checkpoint {resume_from_checkpoint} does not match the model: missing "
+                               f"{sorted(set(missing) - tied)[:5]}, unexpected {sorted(unexpected)[:5]}")
+        if tied:
+            model.tie_weights()
+
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         super()._save(output_dir, state_dict)
         if self.args.should_save and self._save_extra is not None:
             self._save_extra(output_dir or self.args.output_dir)
+
+
+def checkpoint_files(folder: Path) -> list[Path]:
+    """The safetensors file(s) of a checkpoint folder (one file or an index of shards)."""
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        return [folder / s for s in shards]
+    single = folder / "model.safetensors"
+    return [single] if single.is_file() else []
+
+
+def _current_name(key: str, own: dict) -> str:
+    """Legacy ``.gamma``/``.beta`` -> ``.weight``/``.bias`` when that is the model's name for it."""
+    for old, new in ((".gamma", ".weight"), (".beta", ".bias")):
+        if key.endswith(old) and key not in own and key[: -len(old)] + new in own:
+            return key[: -len(old)] + new
+    return key
 
 
 def resolve_precision(precision: str) -> tuple[bool, bool]:
