@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--max-residues", type=int, default=None, help="crop proteins to this many residues")
     p.add_argument("--batch-size", type=int, default=8, help="items per generation batch")
     p.add_argument("--max-new-tokens", type=int, default=128, help="generation length limit")
+    p.add_argument("--no-structure", action="store_true", help="answer from sequences alone (ablation)")
     p.add_argument("--no-score", action="store_true", help="skip likelihood scoring of closed-set options")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.set_defaults(func=run)
@@ -34,7 +35,8 @@ def run(args) -> int:
     from sepit.eval.predict import dataset_items, predict_items
 
     sepit = Sepit.from_pretrained(args.model, device=args.device)
-    items = dataset_items(DatasetStore(args.data), args.split, args.max_items, args.tasks, args.max_residues)
+    items = dataset_items(DatasetStore(args.data), args.split, args.max_items, args.tasks, args.max_residues,
+                          structure=not args.no_structure)
     name = args.name or Path(args.model).resolve().name
     out = predict_items(sepit.model, sepit.processor, items, Path(args.out), name, args.batch_size,
                         GenerationSettings(max_new_tokens=args.max_new_tokens), score=not args.no_score)

@@ -30,7 +30,8 @@ def _done_ids(partial: Path) -> set[str]:
 
 
 def dataset_items(store: DatasetStore, split: str, max_items: int | None = None, tasks: list[str] | None = None,
-                  max_residues: int | None = None) -> list[dict]:
+                  max_residues: int | None = None, structure: bool = True) -> list[dict]:
+    """Items with their protein; ``structure=False`` answers from the sequence alone."""
     rows = store.instructions(split)
     if tasks:
         rows = rows.filter(lambda t: t in set(tasks), input_columns="task")
@@ -40,9 +41,9 @@ def dataset_items(store: DatasetStore, split: str, max_items: int | None = None,
     for row in rows:
         p = store.protein(row["accession"])
         n = max_residues or len(p.sequence)
-        items.append({**row, "sequence": p.sequence[:n],
-                      "coords": None if p.coords is None else p.coords[:n],
-                      "plddt": None if p.plddt is None else p.plddt[:n]})
+        has = structure and p.coords is not None
+        items.append({**row, "sequence": p.sequence[:n], "coords": p.coords[:n] if has else None,
+                      "plddt": p.plddt[:n] if has and p.plddt is not None else None})
     return items
 
 

@@ -48,7 +48,7 @@ class LoraSpec:
 
 @dataclass
 class MoESpec:
-    """Sparse upcycling for stage 2 (DESIGN 2.6)."""
+    """Sparse upcycling for stage 2 (DESIGN 2.6); ``num_experts: 0`` keeps the LLM dense."""
     num_experts: int = 4
     top_k: int = 1
     aux_coef: float = 0.01
@@ -116,7 +116,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.pooling_stride < 1:
             raise ConfigError(f"pooling_stride must be >= 1, got {self.pooling_stride}")
-        if not 1 <= self.moe.top_k <= self.moe.num_experts:
+        if self.moe.num_experts and not 1 <= self.moe.top_k <= self.moe.num_experts:
             raise ConfigError(f"moe.top_k={self.moe.top_k} must be in [1, moe.num_experts={self.moe.num_experts}]")
         for n in (0, 1, 2):
             st = self.stage(n)

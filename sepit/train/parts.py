@@ -45,8 +45,9 @@ def lora_kwargs(spec: LoraSpec, moe: bool = False) -> dict | None:
         return None
     out = {"r": spec.r, "lora_alpha": spec.alpha, "lora_dropout": spec.dropout,
            "target_modules": list(spec.target_modules)}
-    if moe:
+    if moe:  # PEFT's LoRA on raw parameters (fused experts) supports no dropout
         out["target_parameters"] = ["experts.gate_up_proj", "experts.down_proj"]
+        out["lora_dropout"] = 0.0
     return out
 
 

@@ -81,3 +81,24 @@ def test_learning_rate_groups_are_applied(debug_run):
 
     opt = build_optimizer(plan.groups)
     assert sorted(g["lr"] for g in opt.param_groups) == sorted(g["lr"] for g in plan.groups)
+
+
+def test_lora_stage1_then_moe_lora_stage2(debug_run, tmp_path):
+    """LoRA in stage 1 is merged before upcycling; stage 2 puts LoRA on attention and the fused experts and
+    trains the routers fully (the demo preset's path)."""
+    cfg, (s0, _, _) = debug_run
+    over = debug_overrides(cfg.dataset, tmp_path, "lora.enabled=true", "lora.r=4")
+    lcfg = load_train_config("debug", over)
+    s1 = train_stage(lcfg, 1, init_from=str(s0))
+    assert json.loads((s1 / "config.json").read_text())["lora"]["r"] == 4
+    from sepit.train.stages import stage2_plan
+
+    plan = stage2_plan(lcfg)
+    trainable = {n for n, p in plan.model.named_parameters() if p.requires_grad}
+    assert any("experts" in n and "lora" in n for n in trainable)
+    assert any(n.endswith("mlp.gate.weight") for n in trainable)
+    assert not any(n.startswith("encoder.") for n in trainable)
+    s2 = train_stage(lcfg, 2)
+    sepit = Sepit.from_pretrained(s2)
+    assert sepit.model.config.is_moe and sepit.model.config.lora["r"] == 4
+    assert sepit.ask("What does it do?", sequence="MKTAYIAKQR", max_new_tokens=3).text is not None
