@@ -3,7 +3,6 @@ server on 127.0.0.1; it submits a sequence and a question and sees the streamed 
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from sepit.serve import ServeSettings, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -65,8 +63,6 @@ def test_page_streams_an_answer_with_option_probabilities(page):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "serve_page.png"
     page.screenshot(path=str(shot), full_page=True)
-    if RESULTS.is_dir():
-        shutil.copy(shot, RESULTS / "serve_page.png")
     print(f"screenshot: {shot}")
 
 
