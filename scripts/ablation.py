@@ -44,14 +44,21 @@ def train_variant(plan: DemoPlan, name: str, full_cfg) -> Path:
 def predict_variant(plan: DemoPlan, name: str, model_dir: Path, ids: set[str]) -> Path:
     from sepit.api import Sepit
     from sepit.data.store import DatasetStore
+    from sepit.eval.generate import GenerationSettings
     from sepit.eval.predict import dataset_items, predict_items
 
     out = plan.out / "ablation" / "predictions" / f"{name}.jsonl"
+    demo_preds = plan.out / "predictions" / "sepit.jsonl"
+    if name == "full" and not out.is_file() and demo_preds.is_file():  # the demo already answered these items
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rows = [json.loads(x) for x in demo_preds.read_text().splitlines()]
+        out.write_text("".join(json.dumps({**r, "model": "sepit full"}) + "\n" for r in rows if r["id"] in ids))
     if not out.is_file():
         sepit = Sepit.from_pretrained(model_dir)
-        items = [it for it in dataset_items(DatasetStore(plan.dataset), "test", structure=name != "no_structure")
-                 if it["id"] in ids]
-        predict_items(sepit.model, sepit.processor, items, out, f"sepit {name}", batch_size=8)
+        items = [it for it in dataset_items(DatasetStore(plan.dataset), "test", structure=name != "no_structure",
+                                            max_residues=sepit.processor.max_residues) if it["id"] in ids]
+        predict_items(sepit.model, sepit.processor, items, out, f"sepit {name}", batch_size=8,
+                      settings=GenerationSettings(max_new_tokens=plan.max_new_tokens))
     return out
 
 

@@ -21,7 +21,8 @@ class DemoPlan:
     out: Path
     quick: bool = False
     seed: int = 0
-    eval_per_task: dict = field(default_factory=lambda: {"caption": 12, "open": 36, "closed": 36})
+    eval_per_task: dict = field(default_factory=lambda: {"caption": 8, "open": 24, "closed": 24})
+    max_new_tokens: int = 64
     timings: dict = field(default_factory=dict)
 
     @property
@@ -125,6 +126,7 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
     from sepit.api import Sepit
     from sepit.data.store import DatasetStore
     from sepit.eval.baselines import llm_prior_predictions, load_split, nearest_neighbour_predictions
+    from sepit.eval.generate import GenerationSettings
     from sepit.eval.predict import dataset_items, predict_items
     from sepit.eval.records import read_predictions, write_predictions
 
@@ -134,8 +136,10 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
     with step(plan, "3.1 SEPIT answers the test items", files["sepit"].is_file()):
         if not files["sepit"].is_file():
             sepit = Sepit.from_pretrained(model_dir)
-            items = [it for it in dataset_items(DatasetStore(plan.dataset), "test") if it["id"] in ids]
-            predict_items(sepit.model, sepit.processor, items, files["sepit"], "sepit (demo)", batch_size=8)
+            items = [it for it in dataset_items(DatasetStore(plan.dataset), "test",
+                                                max_residues=sepit.processor.max_residues) if it["id"] in ids]
+            predict_items(sepit.model, sepit.processor, items, files["sepit"], "sepit (demo)", batch_size=8,
+                          settings=GenerationSettings(max_new_tokens=plan.max_new_tokens))
     train, train_seqs = load_split(plan.dataset, "train")
     test, test_seqs = load_split(plan.dataset, "test")
     test = [it for it in test if it.id in ids]
@@ -144,7 +148,7 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
             write_predictions(nearest_neighbour_predictions(train, train_seqs, test, test_seqs), files["nn"])
     with step(plan, "3.3 baseline: the LLM alone (no protein)", files["llm"].is_file()):
         if not files["llm"].is_file():
-            write_predictions(llm_prior_predictions(test, max_new_tokens=64), files["llm"])
+            write_predictions(llm_prior_predictions(test, max_new_tokens=plan.max_new_tokens), files["llm"])
     report = plan.out / "report"
     with step(plan, "3.4 score and write the report", False):
         from sepit.eval.metrics import Scorers, evaluate
