@@ -30,14 +30,36 @@ class DemoPlan:
         return self.out / "dataset"
 
 
-def find_data(data: str | None) -> Path:
-    """``--data``, else ``$SEPIT_DATA``; otherwise a message saying what to pass."""
+SAMPLE_QUERY = "reviewed:true AND proteome:UP000000625 AND length:[80 TO 300]"  # E. coli K-12, Swiss-Prot
+SAMPLE_STRUCTURES = 150
+
+
+def download_sample(out: Path, endpoints=None, retries: int = 2) -> Path:
+    """A small real sample: Swiss-Prot entries of one proteome and AlphaFold DB models for some of them."""
+    from sepit.data.download import Downloader, DownloadError
+    from sepit.data.uniprot import parse_flatfile
+
+    raw = out / "raw"
+    dl = Downloader(raw, endpoints, retries=retries, backoff=0.5, timeout=30)
+    try:
+        flat = dl.uniprot(SAMPLE_QUERY, name="sample")
+    except DownloadError as err:
+        raise ConfigError(f"no data and no download ({err}). Pass --data DIR (Swiss-Prot .dat/.dat.gz and/or "
+                          "UniProt .tsv[.gz] files, plus a structures/ folder) or set SEPIT_DATA.") from None
+    for rec in [r for _, r in zip(range(SAMPLE_STRUCTURES), parse_flatfile(flat), strict=False)]:
+        try:
+            dl.alphafold(rec.accession)
+        except DownloadError as err:
+            print(f"  no AlphaFold model for {rec.accession}: {err}")
+    return raw
+
+
+def find_data(data: str | None, out: Path | None = None) -> Path:
+    """``--data``, else ``$SEPIT_DATA``, else a downloaded sample (needs network)."""
     root = data or os.environ.get("SEPIT_DATA")
     if not root:
-        raise ConfigError("no data: pass --data DIR (Swiss-Prot .dat/.dat.gz and/or UniProt .tsv[.gz] files, "
-                          "plus a structures/ folder) or set SEPIT_DATA. With network access, `sepit data "
-                          "download --query 'reviewed:true AND organism_id:9606' --limit 300 --out DIR` fetches "
-                          "a small real sample first.")
+        print("no --data and no SEPIT_DATA: downloading a small sample from UniProt and AlphaFold DB")
+        return download_sample(out or Path("runs/demo"))
     path = Path(root)
     if not path.is_dir():
         raise ConfigError(f"data folder not found: {path}")
@@ -47,7 +69,7 @@ def find_data(data: str | None) -> Path:
 def demo_inputs(root: Path) -> tuple[list[str], Path | None, Path | None]:
     """(flat/TSV files, structures folder, structure index). The layout of ../shared/data is recognised
     (Swiss-Prot flat files + the TSV of proteins with structures); otherwise every .dat/.tsv file at the top."""
-    inputs = sorted(str(p) for p in (root / "swissprot_flatfiles").glob("*.dat*"))
+    inputs = sorted(str(p) for sub in ("swissprot_flatfiles", "uniprot") for p in (root / sub).glob("*.dat*"))
     inputs += sorted(str(p) for p in (root / "uniprot_tsv").glob("*with_structure*.tsv*"))
     if not inputs:
         inputs = sorted(str(p) for p in root.iterdir() if p.name.endswith((".dat", ".dat.gz", ".tsv", ".tsv.gz")))
@@ -219,7 +241,7 @@ def example_questions(plan: DemoPlan, model_dir: Path) -> list[dict]:
 
 
 def run_demo(data: str | None = None, out: str = "runs/demo", quick: bool = False, seed: int = 0) -> dict:
-    plan = DemoPlan(find_data(data), Path(out), quick=quick, seed=seed)
+    plan = DemoPlan(find_data(data, Path(out)), Path(out), quick=quick, seed=seed)
     plan.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     build_data(plan)
