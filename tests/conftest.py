@@ -28,3 +28,14 @@ def _offline_hub():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_store_dir(shared_data, tmp_path_factory):
+    """A built dataset of 100 real Swiss-Prot entries (random split)."""
+    from sepit.data.build import BuildConfig, build_dataset
+
+    out = tmp_path_factory.mktemp("store") / "ds"
+    flat = shared_data / "swissprot_flatfiles" / "libswiss_perl_SWISS100.dat.gz"
+    build_dataset(BuildConfig(inputs=[str(flat)], out=str(out), split="random", seed=0, progress=False))
+    return out

@@ -1,18 +1,13 @@
-"""A small real dataset (100 Swiss-Prot entries, random split) built once for the training tests."""
+"""The training tests run on a small real dataset (100 Swiss-Prot entries, random split; tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sepit.data.build import BuildConfig, build_dataset
-
 
 @pytest.fixture(scope="session")
-def tiny_dataset(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("train-data") / "ds"
-    flat = shared_data / "swissprot_flatfiles" / "libswiss_perl_SWISS100.dat.gz"
-    build_dataset(BuildConfig(inputs=[str(flat)], out=str(out), split="random", seed=0, progress=False))
-    return out
+def tiny_dataset(tiny_store_dir):
+    return tiny_store_dir
 
 
 def debug_overrides(dataset, out_dir, *extra: str) -> list[str]:
