@@ -102,3 +102,13 @@ def test_lora_stage1_then_moe_lora_stage2(debug_run, tmp_path):
     sepit = Sepit.from_pretrained(s2)
     assert sepit.model.config.is_moe and sepit.model.config.lora["r"] == 4
     assert sepit.ask("What does it do?", sequence="MKTAYIAKQR", max_new_tokens=3).text is not None
+
+
+def test_gradient_checkpointing_with_accumulation(tiny_dataset, tmp_path):
+    cfg = load_train_config("debug", debug_overrides(
+        tiny_dataset, tmp_path, "stage1.optim.gradient_checkpointing=true", "stage1.optim.grad_accum=2",
+        "stage1.optim.max_steps=2", "stage1.optim.batch_size=2"))
+    folder = train_stage(cfg, 1, init_from="none")
+    summary = json.loads((cfg.stage_dir(1) / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["train_loss"] == summary["train_loss"]  # finite, not NaN
+    assert (folder / "model.safetensors").is_file()
