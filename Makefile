@@ -11,8 +11,8 @@ demo: install
 	sepit demo
 
 test: install
-	$(PY) -m ruff check sepit tests benchmarks
+	$(PY) -m ruff check sepit tests benchmarks scripts
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint:
-	$(PY) -m ruff check sepit tests benchmarks
+	$(PY) -m ruff check sepit tests benchmarks scripts
