@@ -57,42 +57,51 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=16)
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--cache-items", type=int, default=2, help="items for the cache/no-cache comparison")
+    ap.add_argument("--cache-new-tokens", type=int, default=None, help="new tokens there (default: --new-tokens)")
+    ap.add_argument("--stride", type=int, default=8, help="pooling stride (1 = the paper: a position per residue)")
+    ap.add_argument("--only-cache", action="store_true", help="skip the batching comparison")
     ap.add_argument("--out", default="benchmarks/results/generate.md")
     args = ap.parse_args()
     torch.manual_seed(0)
     enc = SepitEncoderConfig(esm_config=esm_config("t6_8M"), num_kernels=64)
-    model, processor = build_sepit(enc, "smollm2-135m-instruct", pool_stride=8, max_residues=256)
+    model, processor = build_sepit(enc, "smollm2-135m-instruct", pool_stride=args.stride, max_residues=256)
     model.eval()
     data = items(args.items)
     generate(model, processor, data[:1], 2, True)  # warm-up
 
-    cache_rows = []
+    cache_rows, cache_tokens = [], args.cache_new_tokens or args.new_tokens
     for item in data[: args.cache_items]:
-        with_cache, t_cache = generate(model, processor, [item], args.new_tokens, True)
-        without, t_plain = generate(model, processor, [item], args.new_tokens, False)
+        with_cache, t_cache = generate(model, processor, [item], cache_tokens, True)
+        without, t_plain = generate(model, processor, [item], cache_tokens, False)
         cache_rows.append((t_cache, t_plain, with_cache == without))
     single_tokens, t_single = [], 0.0
-    for item in data:
+    for item in [] if args.only_cache else data:
         toks, secs = generate(model, processor, [item], args.new_tokens, True)
         single_tokens += toks
         t_single += secs
-    batch_tokens, t_batch = generate(model, processor, data, args.new_tokens, True)
+    batch_tokens, t_batch = ([], 1.0) if args.only_cache else generate(model, processor, data, args.new_tokens, True)
     same = sum(a == b for a, b in zip(single_tokens, batch_tokens, strict=True))
     n_tok = args.items * args.new_tokens
     t_c, t_p = sum(r[0] for r in cache_rows), sum(r[1] for r in cache_rows)
     lines = [
         "## Generation: KV cache and batching (issue 5)", "",
-        f"Command: `python benchmarks/bench_generate.py --items {args.items} --new-tokens {args.new_tokens}`; "
+        f"Command: `python benchmarks/bench_generate.py --items {args.items} --new-tokens {args.new_tokens} "
+        f"--cache-items {args.cache_items} --cache-new-tokens {cache_tokens} --stride {args.stride}"
+        f"{' --only-cache' if args.only_cache else ''}`; "
         f"{torch.get_num_threads()} CPU threads, fp32. SEPIT = SmolLM2-135M-Instruct + ESM-2 t6_8M architecture "
-        "(random encoder weights, with C-alpha coordinates), stride 8, real sequences cropped to 256 residues; "
+        f"(random encoder weights, with C-alpha coordinates), stride {args.stride}, real sequences cropped to 256 "
+        "residues; "
         "greedy, fixed number of new tokens.", "",
         "| comparison | baseline | sepit | speed-up | identical tokens |", "|---|---|---|---|---|",
-        f"| KV cache vs re-encoding the prefix each step ({len(cache_rows)} items x {args.new_tokens} tokens) | "
+        f"| KV cache vs re-encoding the prefix each step ({len(cache_rows)} items x {cache_tokens} tokens) | "
         f"{t_p:.1f} s | {t_c:.1f} s | {t_p / t_c:.1f}x | {sum(r[2] for r in cache_rows)}/{len(cache_rows)} |",
-        f"| batch {args.items} vs one item at a time ({n_tok} tokens) | {n_tok / t_single:.1f} tok/s | "
-        f"{n_tok / t_batch:.1f} tok/s | {t_single / t_batch:.1f}x | {same}/{args.items} |",
     ]
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    if not args.only_cache:
+        lines.append(f"| batch {args.items} vs one item at a time ({n_tok} tokens) | {n_tok / t_single:.1f} tok/s | "
+                     f"{n_tok / t_batch:.1f} tok/s | {t_single / t_batch:.1f}x | {same}/{args.items} |")
+    out = Path(args.out)
+    previous = out.read_text() if out.is_file() else ""
+    out.write_text(previous + ("\n" if previous else "") + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
