@@ -43,6 +43,12 @@ def train_step(model, optimizer, inputs: dict) -> float:
     return time.perf_counter() - start
 
 
+def features_time(model, protein_in: dict) -> float:
+    start = time.perf_counter()
+    model.get_protein_features(**protein_in)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=int, default=30, help="LLM layers (SmolLM2-135M: 30)")
@@ -71,6 +77,9 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, (m, opt, inputs) in runs.items():
             times[name].append(train_step(m, opt, inputs))
+    protein_in = {k: v for k, v in sepit_in.items() if k not in bare_in}
+    times["of which: protein features (frozen encoder + projector, forward)"] = [
+        features_time(model, protein_in) for _ in range(args.repeats)]
     base = statistics.median(times["bare LLM"])
     B, T = sepit_in["input_ids"].shape
     print(f"threads={torch.get_num_threads()} LLM layers={args.layers} encoder={args.esm} B={B} T={T} "

@@ -12,6 +12,8 @@ Shape legend: B batch, T LLM tokens, Lp protein tokens, E LLM width, N protein p
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
@@ -89,8 +91,10 @@ class SepitForConditionalGeneration(SepitPreTrainedModel, GenerationMixin):
         Features: the encoder's ``protein_feature_layer`` (penultimate by default) hidden states of real
         residues only, mean-pooled by ``protein_pool_stride``, then projected to the LLM width.
         """
-        out = self.encoder(input_ids=protein_input_ids, attention_mask=protein_attention_mask, coords=coords,
-                           coord_mask=coord_mask, plddt=plddt, output_hidden_states=True)
+        frozen = not any(param.requires_grad for param in self.encoder.parameters())
+        with torch.no_grad() if frozen else contextlib.nullcontext():  # a frozen encoder needs no graph
+            out = self.encoder(input_ids=protein_input_ids, attention_mask=protein_attention_mask, coords=coords,
+                               coord_mask=coord_mask, plddt=plddt, output_hidden_states=True)
         hidden_BLD = out.hidden_states[self.config.protein_feature_layer]
         mask_BL = residue_mask(protein_input_ids, protein_attention_mask, self.config.protein_special_ids)
         stride = self.config.protein_pool_stride

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
-from sepit.model.structure_bias import StructureBias
+from sepit.model.structure_bias import PHI_LOG_FLOOR, GaussianKernels, StructureBias
 
 B, L, H, D, K = 2, 11, 4, 32, 16
 
@@ -94,3 +96,19 @@ def test_bad_inputs_raise():
         StructureBias(H, D, chunk_size=0)
     with pytest.raises(ValueError, match="coords"):
         _module()(torch.zeros(B, L, 2), torch.ones(B, L, dtype=torch.bool))
+
+
+def test_kernels_match_gaussian_formula_and_floor_to_exact_zero():
+    """phi = N(d; mu_k, sigma_k) within 1e-12 where it matters, exactly 0 (never subnormal) far from mu_k."""
+    kernels = GaussianKernels(num_kernels=16, max_distance=32.0)
+    dist = torch.tensor([0.0, 3.8, 7.5, 15.0, 40.0, 300.0], dtype=torch.float64)
+    phi = kernels.double()(dist)
+    std = kernels.stds.abs().double() + 1e-2
+    z = (dist[:, None] - kernels.means.double()) / std
+    expected = torch.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * std)
+    torch.testing.assert_close(phi, expected, rtol=1e-9, atol=1e-12)
+    tiny = expected < math.exp(PHI_LOG_FLOOR)
+    assert tiny.any() and bool((phi[tiny] == 0).all())
+    smallest_normal = torch.finfo(torch.float32).tiny
+    phi32 = GaussianKernels(num_kernels=128)(torch.linspace(0, 200, 500))
+    assert not bool(((phi32 > 0) & (phi32 < smallest_normal)).any())
