@@ -147,7 +147,7 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
     """SEPIT predictions, the two baselines on the same items, and the report."""
     from sepit.api import Sepit
     from sepit.data.store import DatasetStore
-    from sepit.eval.baselines import llm_prior_predictions, load_split, nearest_neighbour_predictions
+    from sepit.eval.baselines import llm_prior_predictions, load_labels, load_split, nearest_neighbour_predictions
     from sepit.eval.generate import GenerationSettings
     from sepit.eval.predict import dataset_items, predict_items
     from sepit.eval.records import read_predictions, write_predictions
@@ -167,7 +167,9 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
     test = [it for it in test if it.id in ids]
     with step(plan, "3.2 baseline: nearest-neighbour homology transfer", files["nn"].is_file()):
         if not files["nn"].is_file():
-            write_predictions(nearest_neighbour_predictions(train, train_seqs, test, test_seqs), files["nn"])
+            labels = load_labels(plan.dataset, train_seqs)
+            write_predictions(nearest_neighbour_predictions(train, train_seqs, test, test_seqs, train_labels=labels),
+                              files["nn"])
     with step(plan, "3.3 baseline: the LLM alone (no protein)", files["llm"].is_file()):
         if not files["llm"].is_file():
             write_predictions(llm_prior_predictions(test, max_new_tokens=plan.max_new_tokens), files["llm"])

@@ -53,13 +53,14 @@ def _limit(items: list, limit: int | None) -> list:
 
 
 def run_nn(args: argparse.Namespace) -> int:
-    from sepit.eval.baselines import load_split, nearest_neighbour_predictions
+    from sepit.eval.baselines import load_labels, load_split, nearest_neighbour_predictions
     from sepit.eval.records import write_predictions
 
     train, train_seqs = load_split(args.data, args.train_split)
     test, test_seqs = load_split(args.data, args.split)
     rows = nearest_neighbour_predictions(
-        train, train_seqs, _limit(test, args.limit), test_seqs, model=args.name, threads=args.threads
+        train, train_seqs, _limit(test, args.limit), test_seqs, model=args.name, threads=args.threads,
+        train_labels=load_labels(args.data, train_seqs),
     )
     write_predictions(rows, args.out)
     print(f"wrote {len(rows)} predictions to {args.out}")

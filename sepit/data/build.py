@@ -15,6 +15,7 @@ import datasets
 import tqdm
 
 from sepit.config import save_config
+from sepit.data.annotations import closed_labels
 from sepit.data.instructions import InstructionConfig, make_instructions
 from sepit.data.matching import StructureFinder
 from sepit.data.records import ProteinRecord
@@ -98,7 +99,7 @@ def attach_structure(rec: ProteinRecord, finder: StructureFinder | None, cfg: Bu
     """The protein row of ``rec``: the first candidate structure that reads and aligns, else none."""
     row = {"accession": rec.accession, "sequence": rec.sequence, "coords": None, "plddt": None,
            "structure_source": "", "entry_name": rec.entry_name, "protein_name": rec.protein_name,
-           "gene": rec.gene, "organism": rec.organism, "taxon_id": rec.taxon_id}
+           "gene": rec.gene, "organism": rec.organism, "taxon_id": rec.taxon_id, "labels": closed_labels(rec)}
     for cand in finder.candidates(rec) if finder else []:
         try:
             res = structure_for_sequence(cand.path, rec.sequence, chain=cand.chain,

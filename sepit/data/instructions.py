@@ -89,7 +89,7 @@ def _yes_no(rec: ProteinRecord, category: str, values: list[str], pool: list[str
     for pos, neg in zip(positives, negatives, strict=False):  # pairs only: balanced by construction
         for value, answer in ((pos, YES), (neg, NO)):
             question = rng.choice(YES_NO[category]).format(value=value)
-            out.append(_item(rec, "closed", category, question, answer, [YES, NO]))
+            out.append(_item(rec, "closed", category, question, answer, [YES, NO], label=value))
     return out
 
 
@@ -119,7 +119,8 @@ def sample_negatives(pool: list[str], positives: list[str], k: int, rng: random.
 
 
 def _item(rec: ProteinRecord, task: str, category: str, question: str, answer: str,
-          choices: list[str] | None = None) -> dict:
+          choices: list[str] | None = None, label: str = "") -> dict:
+    """One item; ``label``: the annotation a yes/no question asks about ("" otherwise)."""
     assert not choices or answer in choices
     return {"id": "", "accession": rec.accession, "task": task, "category": category, "question": question,
-            "answer": answer, "choices": list(choices or [])}
+            "answer": answer, "choices": list(choices or []), "label": label}

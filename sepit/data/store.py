@@ -23,7 +23,7 @@ INSTRUCTION_FEATURES = datasets.Features({
     "id": datasets.Value("string"), "accession": datasets.Value("string"), "task": datasets.Value("string"),
     "category": datasets.Value("string"), "question": datasets.Value("string"),
     "answer": datasets.Value("string"), "choices": datasets.List(datasets.Value("string")),
-    "split": datasets.Value("string"),
+    "label": datasets.Value("string"), "split": datasets.Value("string"),
 })
 
 
@@ -54,6 +54,7 @@ def proteins_table(rows: list[dict]) -> pa.Table:
     for name in DESCRIPTIVE:
         columns[name] = pa.array([r.get(name, "") or "" for r in rows], pa.string())
     columns["taxon_id"] = pa.array([r.get("taxon_id") for r in rows], pa.int64())
+    columns["labels"] = pa.array([json.dumps(r.get("labels") or {}, sort_keys=True) for r in rows], pa.string())
     return pa.table(columns)
 
 
@@ -71,6 +72,7 @@ def write_store(out: Path, proteins: list[dict], instructions: list[dict], summa
     """Write ``proteins/``, ``instructions/`` and ``summary.json`` into ``out`` (an existing folder)."""
     table = proteins_table(proteins)
     datasets.Dataset(datasets.table.InMemoryTable(table)).save_to_disk(str(out / "proteins"))
+    instructions = [{"label": "", **item} for item in instructions]  # label: yes/no items only
     items = datasets.Dataset.from_list(instructions, features=INSTRUCTION_FEATURES) if instructions else \
         datasets.Dataset.from_dict({k: [] for k in INSTRUCTION_FEATURES}, features=INSTRUCTION_FEATURES)
     items.save_to_disk(str(out / "instructions"), num_shards=1)  # one shard even when empty
@@ -90,9 +92,12 @@ class DatasetStore:
         self.summary = json.loads((self.root / "summary.json").read_text())
         self._index: dict[str, tuple[int, int]] = {}
         self._chunks: list[tuple] = []
+        self._label_chunks: list[pa.Array] = []
         table = self.proteins.data.table
         for c, batch in enumerate(table.to_batches()):
             self._chunks.append(_chunk_views(batch))
+            if "labels" in batch.schema.names:
+                self._label_chunks.append(batch.column("labels"))
             for i, acc in enumerate(batch.column("accession").to_pylist()):
                 self._index[acc] = (c, i)
 
@@ -115,6 +120,13 @@ class DatasetStore:
         coords = c_val[c_off[i] * 3:c_off[i + 1] * 3].reshape(-1, 3) if c_off[i + 1] > c_off[i] else None
         plddt = p_val[p_off[i]:p_off[i + 1]] if p_off[i + 1] > p_off[i] else None
         return ProteinEntry(accession, seqs[i].as_py(), coords, plddt, sources[i].as_py())
+
+    def labels(self, accession: str) -> dict[str, list[str]]:
+        """Closed-set labels of a protein, category -> labels ({} for datasets built before they were stored)."""
+        if "labels" not in self.proteins.column_names:
+            return {}
+        c, i = self._index[accession]
+        return json.loads(self._label_chunks[c][i].as_py())
 
     def instructions(self, split: str | None = None) -> datasets.Dataset:
         """All instruction items, or those of one split (train/valid/test)."""

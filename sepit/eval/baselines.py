@@ -1,8 +1,12 @@
 """Baselines scored by the same code as sepit (DESIGN.md section 4); each returns predictions-file rows.
 
-- :func:`nearest_neighbour_predictions`: homology transfer. The answer is the training protein's answer to the
-  same question, taken from the most similar training protein (Smith-Waterman, BLOSUM62, pyopal) that has
-  one; its sequence identity goes in ``identity``.
+- :func:`nearest_neighbour_predictions`: homology transfer from the most similar training protein
+  (Smith-Waterman, BLOSUM62, pyopal) that can answer; its sequence identity goes in ``identity``. Open and
+  caption items: that protein's answer in the same category. Closed-set items, when the training proteins'
+  labels are given (``load_labels``): the nearest protein annotated in the item's category answers from its
+  own labels: "yes" to a yes/no question iff it carries the asked label, and for a multiple-choice question the
+  option it carries (the nearest protein carrying any option). Without labels (datasets built before labels
+  were stored): its answer to the same question, else its answer in the category among the options.
 - :func:`llm_prior_predictions`: the LLM alone, without protein input (the text prior). Chat template, batched
   greedy generation with left padding; only the generated continuation is decoded (never the prompt); for
   closed-set items every option is also scored by likelihood (``option_probs``).
@@ -35,6 +39,7 @@ class Item:
     question: str
     answer: str
     choices: tuple[str, ...] = field(default_factory=tuple)
+    label: str = ""  # the annotation a yes/no question asks about ("" otherwise, and in older datasets)
 
     def predict(
         self, text: str, model: str, option_probs=None, identity=None, mark_identity=False
@@ -71,11 +76,20 @@ def load_split(data_dir, split: str) -> tuple[list[Item], dict[str, str]]:
             question=r["question"],
             answer=r["answer"],
             choices=tuple(r["choices"] or ()),
+            label=r.get("label") or "",
         )
         for r in table
     ]
     sequences = {acc: store.protein(acc).sequence for acc in sorted({i.accession for i in items})}
     return items, sequences
+
+
+def load_labels(data_dir, accessions: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+    """Closed-set labels (category -> labels) of these proteins of a built dataset folder."""
+    from sepit.data.store import DatasetStore
+
+    store = DatasetStore(data_dir)
+    return {acc: store.labels(acc) for acc in sorted(set(accessions))}
 
 
 class _TrainingAnswers:
@@ -142,9 +156,10 @@ def nearest_neighbour_predictions(
     test_sequences: dict[str, str],
     model: str = NN_NAME,
     threads: int = 1,
+    train_labels: dict[str, dict[str, list[str]]] | None = None,
 ) -> list[Prediction]:
     """Homology transfer; items without any hit of their category get the category's most common answer
-    (``identity`` null)."""
+    (``identity`` null). ``train_labels``: accession -> category -> labels of the training proteins."""
     answers = _TrainingAnswers(train_items)
     used = {it.accession for it in train_items}
     missing = sorted(used - set(train_sequences))
@@ -160,7 +175,8 @@ def nearest_neighbour_predictions(
         query = test_sequences[item.accession]
         if item.accession not in rankings:
             rankings[item.accession] = aligner.ranking(query)
-        hit = _best_hit(rankings[item.accession], answers.candidates(item))
+        hit = _label_hit(rankings[item.accession], item, train_labels) if train_labels else None
+        hit = hit or _best_hit(rankings[item.accession], answers.candidates(item))
         if hit is None:
             out.append(item.predict(answers.most_common(item), model, mark_identity=True))
         else:
@@ -170,6 +186,22 @@ def nearest_neighbour_predictions(
                 identities[key] = aligner.identity(query, target)
             out.append(item.predict(answer, model, identity=identities[key], mark_identity=True))
     return out
+
+
+def _label_hit(ranking: list[str], item: Item, labels: dict[str, dict[str, list[str]]]) -> tuple[str, str] | None:
+    """(neighbour, answer) of a closed-set item from the nearest neighbours' own labels, or None."""
+    if item.task != "closed" or not (item.label or item.choices):
+        return None
+    for acc in ranking:
+        carried = {value.lower() for value in labels.get(acc, {}).get(item.category, [])}
+        if not carried:
+            continue  # not annotated in this category: ask the next neighbour
+        if item.label:  # yes/no on one label
+            return acc, "yes" if item.label.lower() in carried else "no"
+        options = [c for c in item.choices if c.lower() in carried]
+        if options:
+            return acc, options[0]
+    return None
 
 
 def _best_hit(ranking: list[str], candidates: list[dict[str, str]]) -> tuple[str, str] | None:

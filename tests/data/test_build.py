@@ -36,6 +36,10 @@ def test_build_mixed_inputs(fixtures, tmp_path):
     assert q1.structure_source == "pdb:1XYZ:A" and q1.coords.shape == (len(SEQ1), 3)
     assert np.isnan(q1.coords[9]).all() and q1.plddt is None
     assert store.protein("Q00002").plddt is not None and store.protein("P77777").coords is None
+    closed = [i for i in store.instructions() if i["task"] == "closed"]  # labels stored for the baselines
+    assert closed and all(i["category"] in store.labels(i["accession"]) for i in closed)
+    yes = [i for i in closed if i["label"] and i["answer"] == "yes"]
+    assert yes and all(i["label"] in store.labels(i["accession"])[i["category"]] for i in yes)
     assert (out / "build.yaml").is_file() and json.loads((out / "summary.json").read_text())["proteins"] == 3
 
 

@@ -40,6 +40,8 @@ def test_yes_no_balanced_and_truly_negative(fixtures):
         own = {v.lower() for v in labels[item["accession"]][item["category"]]}
         mentioned = [v for v in own if v in item["question"].lower()]
         assert bool(mentioned) == (item["answer"] == "yes"), item
+        assert item["label"].lower() in item["question"].lower()  # the label it asks about, stored
+        assert (item["label"].lower() in own) == (item["answer"] == "yes"), item
 
 
 def test_multiple_choice_one_correct(fixtures):

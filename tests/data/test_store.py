@@ -14,7 +14,8 @@ def test_roundtrip(tmp_path):
     coords[1] = np.nan
     proteins = [
         {"accession": "P1", "sequence": "MKVL", "coords": coords, "plddt": np.array([90, 80, 70, 60]),
-         "structure_source": "alphafold:AF-P1-F1-model_v4.pdb", "taxon_id": 9606},
+         "structure_source": "alphafold:AF-P1-F1-model_v4.pdb", "taxon_id": 9606,
+         "labels": {"ec": ["2.7.11.1"], "go_cc": ["nucleus", "cytosol"]}},
         {"accession": "P2", "sequence": "MK", "coords": None, "plddt": None, "structure_source": ""},
     ]
     items = [{"id": "P1:0", "accession": "P1", "task": "closed", "category": "ec", "question": "Q?",
@@ -26,6 +27,7 @@ def test_roundtrip(tmp_path):
     assert np.array_equal(np.isnan(p1.coords), np.isnan(coords)) and np.allclose(p1.coords[0], [0, 1, 2])
     assert p1.plddt.tolist() == [90, 80, 70, 60] and p1.structure_source.startswith("alphafold:")
     assert p2.coords is None and p2.plddt is None and p2.sequence == "MK"
+    assert store.labels("P1") == {"ec": ["2.7.11.1"], "go_cc": ["nucleus", "cytosol"]} and store.labels("P2") == {}
     assert len(store.instructions("test")) == 1 and len(store.instructions("train")) == 0
     assert store.instructions()[0]["choices"] == ["yes", "no"] and store.summary == {"proteins": 2}
     with pytest.raises(KeyError, match="P9"):

@@ -49,6 +49,24 @@ def test_nearest_neighbour_transfers_from_mutated_parent():
     assert rows["q2h"].to_json()["identity"] is None and rows["q1c"].model == "nearest-neighbour"
 
 
+def test_nearest_neighbour_answers_closed_items_from_the_neighbours_labels():
+    """With labels, yes/no follows whether the nearest annotated neighbour carries the asked label, and a
+    multiple-choice item gets the option the nearest neighbour carrying any option has."""
+    train, train_seqs, _, test_seqs = _data()
+    labels = {"T0": {"location": ["Cytoplasm"]}, "T1": {}, "T2": {"cofactor": ["Heme"]},
+              "T3": {"location": ["Nucleus"], "cofactor": ["Zn(2+)"]}}
+    test = [
+        Item("yes", "Q1", "closed", "cofactor", "Does it use heme as a cofactor?", "yes", ("yes", "no"), "heme"),
+        Item("no", "Q1", "closed", "cofactor", "Does it use Mg(2+)?", "no", ("yes", "no"), "Mg(2+)"),
+        # T2 (the parent) has no location: the nearest neighbour carrying one of the options answers
+        Item("mc", "Q1", "closed", "location", "Where is it?", "Nucleus", ("Membrane", "Nucleus", "Secreted")),
+    ]
+    rows = {r.id: r for r in nearest_neighbour_predictions(train, train_seqs, test, test_seqs, train_labels=labels)}
+    assert rows["yes"].prediction == "yes" and rows["no"].prediction == "no"
+    assert rows["yes"].identity == pytest.approx(108 / 120, abs=0.02)  # answered by T2, the parent
+    assert rows["mc"].prediction == "Nucleus" and rows["mc"].identity < 0.8  # answered by T3, unrelated
+
+
 def _fake_dataset(folder, train, train_seqs, test, test_seqs):
     """A built dataset folder following docs/ARCHITECTURE.md (only the columns the baselines read)."""
     from datasets import Dataset, Features, List, Value
