@@ -19,7 +19,7 @@ def encoder_from_spec(spec: EncoderSpec, max_residues: int) -> SepitEncoderModel
     structure = dict(num_kernels=spec.num_kernels, struct_embed_scale=spec.struct_embed_scale,
                      use_plddt=spec.use_plddt)
     if spec.pretrained:
-        return SepitEncoderModel.from_esm(spec.pretrained, **structure)
+        return SepitEncoderModel.from_esm(spec.pretrained, attn_implementation=spec.attn_implementation, **structure)
     esm = esm_config(spec.size, max_positions=max(max_residues + 2, 1026))
     esm._attn_implementation = spec.attn_implementation
     return SepitEncoderModel(SepitEncoderConfig(esm_config=esm, **structure))
