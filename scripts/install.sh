@@ -7,11 +7,25 @@ PY=${PYTHON:-python3}
 
 apt_pkgs=(mmseqs2 cd-hit wordnet-base wordnet-sense-index chromium)
 missing=()
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
     || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q "${missing[@]}" >/dev/null; }
+fi
+
+# The GO graph (Bioconductor GO.db's SQLite, from Debian's r-bioc-go.db) for GO negatives in dataset builds:
+# only the data file is taken from the package, R is not installed.
+go_db="${SEPIT_CACHE:-$HOME/.cache/sepit}/go/GO.sqlite"
+if [ ! -s "$go_db" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download -q r-bioc-go.db >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null && apt-get download -q r-bioc-go.db >/dev/null; }; })
+  mkdir -p "$(dirname "$go_db")"
+  dpkg-deb --fsys-tarfile "$tmp"/r-bioc-go.db_*.deb \
+    | tar -x -O ./usr/lib/R/site-library/GO.db/extdata/GO.sqlite > "$go_db.part"
+  mv "$go_db.part" "$go_db"
+  rm -rf "$tmp"
 fi
 
 $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null \

@@ -97,6 +97,7 @@ def step(plan: DemoPlan, name: str, done: bool):
 
 def build_data(plan: DemoPlan) -> None:
     from sepit.data.build import BuildConfig, build_dataset
+    from sepit.resources import default_go_ontology
 
     done = (plan.dataset / "summary.json").is_file()
     with step(plan, "1. build the dataset (homology-aware split at 30% identity)", done):
@@ -105,7 +106,7 @@ def build_data(plan: DemoPlan) -> None:
         inputs, structures, index = demo_inputs(plan.data)
         build_dataset(BuildConfig(inputs=inputs, out=str(plan.dataset), structures=str(structures or "") or None,
                                   structure_index=str(index) if index else None, split="homology",
-                                  identity=0.3, seed=plan.seed))
+                                  identity=0.3, seed=plan.seed, go_ontology=default_go_ontology()))
 
 
 def demo_config(plan: DemoPlan, extra: list[str] | None = None):

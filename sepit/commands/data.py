@@ -39,6 +39,10 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--yes-no-pairs", type=int, default=1, help="yes+no question pairs per protein and category")
     p.add_argument("--num-choices", type=int, default=4, help="options per multiple-choice question")
     p.add_argument("--threads", type=int, default=1, help="threads for alignments")
+    p.add_argument("--go-ontology", metavar="FILE", default=None,
+                   help="GO graph (go-basic.obo[.gz] or GO.db's GO.sqlite): GO 'no' answers and distractors then "
+                        "avoid ancestors of the protein's terms (default: $SEPIT_GO or the copy installed by "
+                        "scripts/install.sh, when present; 'none' disables)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_build)
@@ -75,7 +79,8 @@ def _build(args: argparse.Namespace) -> int:
         inputs=list(args.input), out=args.out, structures=args.structures, structure_index=args.structure_index,
         split=args.split, identity=args.identity, fractions=list(args.fractions), cluster_method=args.cluster_method,
         seed=args.seed, min_structure_identity=args.min_structure_identity, yes_no_pairs=args.yes_no_pairs,
-        num_choices=args.num_choices, threads=args.threads, overwrite=args.overwrite, progress=not args.no_progress)
+        num_choices=args.num_choices, threads=args.threads, overwrite=args.overwrite, progress=not args.no_progress,
+        go_ontology=_go_ontology(args.go_ontology))
     print(format_summary(build_dataset(cfg)))
     print(f"written: {args.out}")
     return 0
@@ -114,3 +119,11 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"  Q: {item['question']}" + (f"  choices: {item['choices']}" if item["choices"] else ""))
         print(f"  A: {item['answer'][:300]}")
     return 0
+
+
+def _go_ontology(value: str | None) -> str | None:
+    from sepit.resources import default_go_ontology
+
+    if value is None:
+        return default_go_ontology()
+    return None if value.lower() == "none" else value

@@ -16,6 +16,7 @@ import tqdm
 
 from sepit.config import save_config
 from sepit.data.annotations import closed_labels
+from sepit.data.go import GeneOntology
 from sepit.data.instructions import InstructionConfig, make_instructions
 from sepit.data.matching import StructureFinder
 from sepit.data.records import ProteinRecord
@@ -46,6 +47,7 @@ class BuildConfig:
     yes_no_pairs: int = 1
     num_choices: int = 4
     threads: int = 1
+    go_ontology: str | None = None  # OBO file or GO.db's GO.sqlite: GO negatives avoid implied terms
     overwrite: bool = False
     progress: bool = True
 
@@ -127,6 +129,7 @@ def build_dataset(cfg: BuildConfig) -> dict:
     """Run a build; returns the summary (also written to ``<out>/summary.json``)."""
     if not cfg.inputs or not cfg.out:
         raise ConfigError("a build needs at least one input file and an output folder")
+    ontology = GeneOntology.load(cfg.go_ontology) if cfg.go_ontology else None  # a bad file fails first
     skips = SkipLog()
     records = read_records(cfg.inputs, skips)
     if not records:
@@ -137,7 +140,7 @@ def build_dataset(cfg: BuildConfig) -> dict:
     proteins = [attach_structure(rec, finder, cfg, skips) for rec in bar]
     splits = assign_splits(records, cfg)
     icfg = InstructionConfig(seed=cfg.seed, yes_no_pairs=cfg.yes_no_pairs, num_choices=cfg.num_choices)
-    items = make_instructions(records, icfg)
+    items = make_instructions(records, icfg, ontology=ontology)
     for item in items:
         item["split"] = splits[item["accession"]]
     no_items = sorted({r.accession for r in records} - {i["accession"] for i in items})

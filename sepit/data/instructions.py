@@ -3,7 +3,9 @@
 Closed-set yes/no questions come in balanced pairs: for every "yes" item on a protein's own label there is a
 "no" item on a label drawn from other proteins that this protein does not carry (compared case-insensitively;
 GO labels are not propagated through the ontology, so a negative can only be ruled out against the
-protein's own annotations). Multiple-choice items have shuffled options and exactly one correct answer.
+protein's own annotations). For GO categories, when a :class:`~sepit.data.go.GeneOntology` is given, the
+names of all ancestors (is_a, part_of) of the protein's GO terms are excluded too, since UniProt lists only the
+most specific terms. Multiple-choice items have shuffled options and exactly one correct answer.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sepit.data.annotations import caption, closed_labels, open_answers
+from sepit.data.annotations import GO_CATEGORY, caption, closed_labels, open_answers
 from sepit.data.questions import CAPTION, CHOICE, EC_CLASSES, OPEN, YES_NO
 from sepit.data.records import ProteinRecord
 
@@ -43,14 +45,16 @@ def label_pools(records: Iterable[ProteinRecord]) -> dict[str, list[str]]:
 
 
 def make_instructions(records: list[ProteinRecord], config: InstructionConfig | None = None,
-                      pools: dict[str, list[str]] | None = None) -> list[dict]:
-    """All items for ``records`` (without ``split``), in record order, deterministic for ``config.seed``."""
+                      pools: dict[str, list[str]] | None = None, ontology=None) -> list[dict]:
+    """All items for ``records`` (without ``split``), in record order, deterministic for ``config.seed``.
+
+    ``ontology``: a :class:`~sepit.data.go.GeneOntology`; GO negatives then avoid implied terms as well."""
     config = config or InstructionConfig()
     pools = pools if pools is not None else label_pools(records)
     items: list[dict] = []
     for rec in records:
         rng = random.Random(f"{config.seed}:{rec.accession}")
-        items.extend(protein_items(rec, rng, pools, config))
+        items.extend(protein_items(rec, rng, pools, config, ontology))
     seen: set[str] = set()
     for item in items:
         assert item["id"] not in seen, item["id"]
@@ -59,7 +63,7 @@ def make_instructions(records: list[ProteinRecord], config: InstructionConfig | 
 
 
 def protein_items(rec: ProteinRecord, rng: random.Random, pools: dict[str, list[str]],
-                  config: InstructionConfig) -> list[dict]:
+                  config: InstructionConfig, ontology=None) -> list[dict]:
     """Items of one protein: one caption, one open item per annotation type, closed-set items."""
     answers = open_answers(rec)
     out: list[dict] = []
@@ -71,21 +75,23 @@ def protein_items(rec: ProteinRecord, rng: random.Random, pools: dict[str, list[
             out.append(_item(rec, "open", category, rng.choice(OPEN[category]), answer))
     if config.closed:
         labels = closed_labels(rec)
+        implied = sorted(ontology.implied_names(t.id for t in rec.go)) if ontology is not None else []
         for category, values in labels.items():
+            banned = [*values, *implied] if category in GO_CATEGORY.values() else values
             if category in YES_NO:
-                out.extend(_yes_no(rec, category, values, pools.get(category, []), rng, config))
+                out.extend(_yes_no(rec, category, values, banned, pools.get(category, []), rng, config))
             if category in CHOICE:
-                out.extend(_choice(rec, category, values, pools.get(category, []), rng, config))
+                out.extend(_choice(rec, category, values, banned, pools.get(category, []), rng, config))
     for i, item in enumerate(out):
         item["id"] = f"{rec.accession}:{i}:{item['task']}:{item['category']}"
     return out
 
 
-def _yes_no(rec: ProteinRecord, category: str, values: list[str], pool: list[str], rng: random.Random,
-            config: InstructionConfig) -> list[dict]:
+def _yes_no(rec: ProteinRecord, category: str, values: list[str], banned: list[str], pool: list[str],
+            rng: random.Random, config: InstructionConfig) -> list[dict]:
     out = []
     positives = rng.sample(values, min(config.yes_no_pairs, len(values)))
-    negatives = sample_negatives(pool, values, len(positives), rng)
+    negatives = sample_negatives(pool, banned, len(positives), rng)
     for pos, neg in zip(positives, negatives, strict=False):  # pairs only: balanced by construction
         for value, answer in ((pos, YES), (neg, NO)):
             question = rng.choice(YES_NO[category]).format(value=value)
@@ -93,10 +99,10 @@ def _yes_no(rec: ProteinRecord, category: str, values: list[str], pool: list[str
     return out
 
 
-def _choice(rec: ProteinRecord, category: str, values: list[str], pool: list[str], rng: random.Random,
-            config: InstructionConfig) -> list[dict]:
+def _choice(rec: ProteinRecord, category: str, values: list[str], banned: list[str], pool: list[str],
+            rng: random.Random, config: InstructionConfig) -> list[dict]:
     correct = rng.choice(values)
-    distractors = sample_negatives(pool, values, config.num_choices - 1, rng)
+    distractors = sample_negatives(pool, banned, config.num_choices - 1, rng)
     if not distractors:
         return []
     options = [correct, *distractors]
@@ -105,7 +111,8 @@ def _choice(rec: ProteinRecord, category: str, values: list[str], pool: list[str
 
 
 def sample_negatives(pool: list[str], positives: list[str], k: int, rng: random.Random) -> list[str]:
-    """Up to ``k`` distinct labels from ``pool`` that match none of ``positives`` (case-insensitive)."""
+    """Up to ``k`` distinct labels from ``pool`` that match none of ``positives`` (the protein's labels and
+    what they imply; case-insensitive)."""
     banned = {p.lower() for p in positives}
     out: list[str] = []
     for _ in range(20 * k):

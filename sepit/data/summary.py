@@ -30,6 +30,8 @@ def make_summary(proteins: list[dict], items: list[dict], splits: dict[str, str]
         "skipped": dict(sorted(skips.counts.items())),
         "skipped_examples": skips.examples,
         "split": {"method": cfg.split, "identity": cfg.identity, "seed": cfg.seed},
+        "go_negatives": (f"exclude ancestors of the protein's terms ({cfg.go_ontology})"
+                         if getattr(cfg, "go_ontology", None) else "exclude the protein's own terms only"),
     }
 
 
@@ -46,6 +48,7 @@ def format_summary(summary: dict) -> str:
         "per split (items): " + _inline(summary["per_split"]),
         "per split (proteins): " + _inline(summary["proteins_per_split"]),
         "closed yes/no answers: " + _inline(summary["closed_answers"]),
+        "GO negatives: " + summary.get("go_negatives", "exclude the protein's own terms only"),
         "per category:",
         *(f"  {k:<40} {v}" for k, v in summary["per_category"].items()),
         f"skipped / degraded ({sum(summary['skipped'].values())}):",

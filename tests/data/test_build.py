@@ -11,7 +11,10 @@ from data_fixtures import SEQ1
 
 from sepit.cli import main
 from sepit.data.build import BuildConfig, build_dataset
+from sepit.data.go import GeneOntology
 from sepit.data.store import DatasetStore
+from sepit.data.tsv import parse_tsv
+from sepit.resources import default_go_ontology
 
 
 def _mixed_inputs(fixtures, tmp_path):
@@ -73,12 +76,16 @@ def test_cli_bad_input_is_clear(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_real_tsv_with_structure_index(shared_data, tmp_path):
-    """The 731 TSV proteins joined with structures/INDEX.tsv (real files, several kinds)."""
+    """The 731 TSV proteins joined with structures/INDEX.tsv (real files, several kinds); GO negatives checked
+    against the real GO graph (GO.db, installed by scripts/install.sh)."""
     out = tmp_path / "tsv"
+    tsv = shared_data / "uniprot_tsv" / "swissprot2014_go_with_structure.tsv.gz"
+    go_path = default_go_ontology()
+    assert go_path, "GO.db's GO.sqlite is missing: run scripts/install.sh"
     summary = build_dataset(BuildConfig(
-        inputs=[str(shared_data / "uniprot_tsv" / "swissprot2014_go_with_structure.tsv.gz")], out=str(out),
-        structures=str(shared_data / "structures"), structure_index=str(shared_data / "structures" / "INDEX.tsv"),
-        split="random", progress=False))
+        inputs=[str(tsv)], out=str(out), structures=str(shared_data / "structures"),
+        structure_index=str(shared_data / "structures" / "INDEX.tsv"), split="random", progress=False,
+        go_ontology=go_path))
     cov = summary["structure_coverage"]
     assert summary["proteins"] == 731 and cov["with_structure"] >= 650, cov
     with open(shared_data / "structures" / "INDEX.tsv") as fh:
@@ -89,6 +96,16 @@ def test_real_tsv_with_structure_index(shared_data, tmp_path):
     entry = store.protein(with_points[0])
     assert entry.coords.shape == (len(entry.sequence), 3)
     assert {"go_mf", "go_bp", "go_cc"} <= {k.split("/")[1] for k in summary["per_category"]}
+    go = GeneOntology.load(go_path)
+    implied = {r.accession: go.implied_names(t.id for t in r.go) for r in parse_tsv(tsv)}
+    negatives = 0
+    for item in store.instructions():
+        if item["task"] == "closed" and item["category"].startswith("go_"):
+            wrong = [item["label"]] if item["answer"] == "no" else []
+            wrong += [c for c in item["choices"] if c not in ("yes", "no", item["answer"])]
+            assert not {w.lower() for w in wrong} & implied[item["accession"]], item
+            negatives += len(wrong)
+    assert negatives > 500 and "ancestors" in summary["go_negatives"]
 
 
 @pytest.mark.slow
