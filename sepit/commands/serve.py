@@ -72,5 +72,6 @@ def run(args) -> int:
     app = create_app(model, settings)
     print(f"sepit serve: {settings.model_name} on {model.device}; page at http://{args.host}:{args.port}/",
           file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # Ctrl-C / SIGTERM: stop accepting, give running requests a few seconds, then exit (queued work is dropped)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
     return 0
