@@ -42,6 +42,7 @@ class BuildConfig:
     identity: float = 0.3
     fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     cluster_method: str = "auto"  # auto | mmseqs | opal
+    verify_split: bool = True  # after MMseqs2: align held-out proteins to training ones exactly and repair
     seed: int = 0
     min_structure_identity: float = 0.9
     yes_no_pairs: int = 1
@@ -121,7 +122,8 @@ def assign_splits(records: list[ProteinRecord], cfg: BuildConfig) -> dict[str, s
         return random_split(accs, fractions, cfg.seed)
     if cfg.split == "homology":
         seqs = {r.accession: r.sequence for r in records}
-        return homology_split(seqs, cfg.identity, fractions, cfg.seed, cfg.cluster_method, cfg.threads)
+        return homology_split(seqs, cfg.identity, fractions, cfg.seed, cfg.cluster_method, cfg.threads,
+                              verify=cfg.verify_split)
     raise ConfigError(f"unknown split {cfg.split!r} (homology or random)")
 
 
