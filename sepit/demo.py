@@ -23,11 +23,29 @@ class DemoPlan:
     seed: int = 0
     eval_per_task: dict = field(default_factory=lambda: {"caption": 8, "open": 24, "closed": 24})
     max_new_tokens: int = 64
-    timings: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)  # step -> seconds (kept across resumed runs)
+    persist: bool = False  # write timings to ``timings_file`` (the demo itself; not scripts reusing its plan)
 
     @property
     def dataset(self) -> Path:
         return self.out / "dataset"
+
+    @property
+    def timings_file(self) -> Path:
+        return self.out / "demo_timings.json"
+
+    def load_timings(self) -> None:
+        self.persist = True
+        if self.timings_file.is_file():
+            self.timings = json.loads(self.timings_file.read_text())
+
+    def record(self, name: str, seconds: float, done_before: bool) -> None:
+        """A step's wall-clock time; a step done by an earlier (interrupted) run keeps that run's time."""
+        if not (done_before and name in self.timings):
+            self.timings[name] = round(seconds, 1)
+        self.timings.pop("total", None)
+        if self.persist:
+            self.timings_file.write_text(json.dumps(self.timings, indent=2))
 
 
 SAMPLE_QUERY = "reviewed:true AND proteome:UP000000625 AND length:[80 TO 300]"  # E. coli K-12, Swiss-Prot
@@ -90,7 +108,7 @@ def step(plan: DemoPlan, name: str, done: bool):
 
         def __exit__(self_inner, *exc):
             if exc[0] is None:
-                plan.timings[name] = round(time.time() - self_inner.start, 1)
+                plan.record(name, time.time() - self_inner.start, done)
             return False
     return _Step()
 
@@ -246,6 +264,7 @@ def example_questions(plan: DemoPlan, model_dir: Path) -> list[dict]:
 def run_demo(data: str | None = None, out: str = "runs/demo", quick: bool = False, seed: int = 0) -> dict:
     plan = DemoPlan(find_data(data, Path(out)), Path(out), quick=quick, seed=seed)
     plan.out.mkdir(parents=True, exist_ok=True)
+    plan.load_timings()
     started = time.time()
     build_data(plan)
     cfg = demo_config(plan)
@@ -261,7 +280,8 @@ def run_demo(data: str | None = None, out: str = "runs/demo", quick: bool = Fals
                 print("     " + ", ".join(f"{k}: {v:.1%}" for k, v in ex["probabilities"].items()))
             if ex["reference"]:
                 print(f"     (reference: {ex['reference']})")
-    plan.timings["total"] = round(time.time() - started, 1)
+    this_run = round(time.time() - started, 1)
+    plan.timings["total"] = round(sum(v for k, v in plan.timings.items() if k != "total"), 1)
     with open(report / "report.md", "a") as fh:
         fh.write(describe_training(plan, cfg))
     where = {"dataset": str(plan.dataset), "models": str(plan.out / "run"), "final model": str(model_dir),
@@ -270,6 +290,8 @@ def run_demo(data: str | None = None, out: str = "runs/demo", quick: bool = Fals
     print("\n== 5. written")
     for k, v in where.items():
         print(f"  {k:12s} {v}")
-    print(f"  total time   {plan.timings['total'] / 60:.1f} min")
+    resumed = f" (this run: {this_run / 60:.1f} min, the rest done by an earlier run)" \
+        if this_run < plan.timings["total"] - 60 else ""
+    print(f"  total time   {plan.timings['total'] / 60:.1f} min{resumed}")
     (plan.out / "demo_summary.json").write_text(json.dumps({"where": where, "timings": plan.timings}, indent=2))
     return where

@@ -1,4 +1,4 @@
-"""The demo's data step: where data comes from, and a clear stop when there is none."""
+"""The demo: where data comes from, a clear stop when there is none, and step timings across resumed runs."""
 
 from __future__ import annotations
 
@@ -25,3 +25,29 @@ def test_no_data_and_no_network_says_what_to_pass(tmp_path):
     with pytest.raises(ConfigError, match="--data DIR"):
         download_sample(tmp_path, Endpoints(uniprot=closed, alphafold=closed, rcsb=closed), retries=0)
     assert not any((tmp_path / "raw").rglob("*.dat"))
+
+
+def test_resumed_steps_keep_the_time_of_the_run_that_did_them(tmp_path):
+    import json
+    import time
+
+    from sepit.demo import DemoPlan, step
+
+    first = DemoPlan(tmp_path, tmp_path / "out")
+    first.out.mkdir()
+    first.load_timings()
+    with step(first, "1. slow step", False):
+        time.sleep(0.2)
+    assert first.timings["1. slow step"] >= 0.2
+    resumed = DemoPlan(tmp_path, tmp_path / "out")
+    resumed.load_timings()
+    with step(resumed, "1. slow step", True):  # already done: skipped in no time
+        pass
+    with step(resumed, "2. next step", False):
+        pass
+    saved = json.loads((tmp_path / "out" / "demo_timings.json").read_text())
+    assert saved["1. slow step"] == first.timings["1. slow step"] and "2. next step" in saved
+    reuse = DemoPlan(tmp_path, tmp_path / "out")  # e.g. scripts/ablation.py: reads the demo, writes no timings
+    with step(reuse, "1. slow step", False):
+        pass
+    assert json.loads((tmp_path / "out" / "demo_timings.json").read_text()) == saved

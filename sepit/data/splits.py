@@ -65,11 +65,11 @@ def cross_split_pairs(sequences: dict[str, str], split: dict[str, str], identity
                       threads: int = 1) -> list[tuple[str, str]]:
     """Exact (pyopal) pairs at or above ``identity`` between a held-out protein and a training protein."""
     train = [a for a, side in split.items() if side == "train"]
-    train_seqs = [_opal_safe(sequences[a]) for a in train]
+    train_seqs = [opal_safe(sequences[a]) for a in train]
     pairs = []
     for acc, side in split.items():
         if side != "train" and train_seqs:
-            hits = identities(_opal_safe(sequences[acc]), train_seqs, threads)
+            hits = identities(opal_safe(sequences[acc]), train_seqs, threads)
             pairs += [(acc, t) for t, ident in zip(train, hits, strict=True) if ident >= identity]
     return pairs
 
@@ -131,7 +131,7 @@ def identities(query: str, targets: list[str], threads: int = 1) -> list[float]:
 def opal_pairs(sequences: dict[str, str], identity: float, threads: int = 1) -> list[tuple[str, str]]:
     """Exhaustive all-against-all search with pyopal: every pair at or above ``identity``."""
     accs = list(sequences)
-    seqs = [_opal_safe(sequences[a]) for a in accs]
+    seqs = [opal_safe(sequences[a]) for a in accs]
     pairs = []
     for i in range(len(accs) - 1):
         for j, ident in enumerate(identities(seqs[i], seqs[i + 1:], threads), i + 1):
@@ -163,7 +163,7 @@ def mmseqs_pairs(sequences: dict[str, str], identity: float, threads: int = 1) -
     return pairs
 
 
-def _opal_safe(seq: str) -> str:
+def opal_safe(seq: str) -> str:
     return "".join(c if c in "ARNDCQEGHILKMFPSTWYVBZX" else "X" for c in seq)
 
 

@@ -1,7 +1,8 @@
 """Baselines scored by the same code as sepit (DESIGN.md section 4); each returns predictions-file rows.
 
 - :func:`nearest_neighbour_predictions`: homology transfer from the most similar training protein
-  (Smith-Waterman, BLOSUM62, pyopal) that can answer; its sequence identity goes in ``identity``. Open and
+  (Smith-Waterman, BLOSUM62, pyopal) that can answer; its sequence identity (identical aligned residues over
+  the shorter length, as in the homology split) goes in ``identity``. Open and
   caption items: that protein's answer in the same category. Closed-set items, when the training proteins'
   labels are given (``load_labels``): the nearest protein annotated in the item's category answers from its
   own labels: "yes" to a yes/no question iff it carries the asked label, and for a multiple-choice question the
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sepit.data.splits import opal_safe
 from sepit.eval.records import Prediction
 from sepit.resources import SMOLLM2
 
@@ -131,22 +133,24 @@ class _Aligner:
         self._pyopal = pyopal
         self.accessions = list(sequences)
         self.sequences = sequences
-        self.database = pyopal.Database([sequences[a].upper() for a in self.accessions])
+        self.database = pyopal.Database([opal_safe(sequences[a].upper()) for a in self.accessions])
         self.threads = threads
 
     def ranking(self, query: str) -> list[str]:
         """Training accessions with a positive alignment score, best first."""
         hits = self._pyopal.align(
-            query.upper(), self.database, mode="score", threads=self.threads, ordered=True
+            opal_safe(query.upper()), self.database, mode="score", threads=self.threads, ordered=True
         )
         scores = np.array([h.score for h in hits])
         order = np.argsort(-scores, kind="stable")
         return [self.accessions[i] for i in order if scores[i] > 0]
 
     def identity(self, query: str, target: str) -> float:
-        db = self._pyopal.Database([self.sequences[target].upper()])
-        (hit,) = self._pyopal.align(query.upper(), db, mode="full", threads=1)
-        return float(hit.identity())
+        """Identity as the homology split defines it (identical aligned residues / shorter length), so
+        that it can be read against the split's threshold."""
+        from sepit.data.splits import identities
+
+        return float(identities(opal_safe(query.upper()), [opal_safe(self.sequences[target].upper())])[0])
 
 
 def nearest_neighbour_predictions(
