@@ -43,7 +43,6 @@ class DemoPlan:
         """A step's wall-clock time; a step done by an earlier (interrupted) run keeps that run's time."""
         if not (done_before and name in self.timings):
             self.timings[name] = round(seconds, 1)
-        self.timings.pop("total", None)
         if self.persist:
             self.timings_file.write_text(json.dumps(self.timings, indent=2))
 

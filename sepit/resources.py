@@ -36,13 +36,13 @@ def _package_dir(package: str, pip_name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def default_go_ontology() -> str | None:
-    """The GO graph used by dataset builds when none is passed: ``$SEPIT_GO`` (``none`` disables), else the
+def default_go_ontology(value: str | None = None) -> str | None:
+    """The GO graph a dataset build uses: ``value`` (a file, or ``none``), else ``$SEPIT_GO`` (same), else the
     GO.db copy that scripts/install.sh extracts into the cache, else None (GO negatives then only avoid the
     protein's own terms)."""
-    env = os.environ.get("SEPIT_GO")
-    if env:
-        return None if env.lower() == "none" else env
+    value = value or os.environ.get("SEPIT_GO")
+    if value:
+        return None if value.lower() == "none" else value
     path = cache_dir() / "go" / "GO.sqlite"
     return str(path) if path.is_file() else None
 

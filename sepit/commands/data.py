@@ -78,13 +78,14 @@ def _register_inspect(sub: argparse._SubParsersAction) -> None:
 def _build(args: argparse.Namespace) -> int:
     from sepit.data.build import BuildConfig, build_dataset
     from sepit.data.summary import format_summary
+    from sepit.resources import default_go_ontology
 
     cfg = BuildConfig(
         inputs=list(args.input), out=args.out, structures=args.structures, structure_index=args.structure_index,
         split=args.split, identity=args.identity, fractions=list(args.fractions), cluster_method=args.cluster_method,
         seed=args.seed, min_structure_identity=args.min_structure_identity, yes_no_pairs=args.yes_no_pairs,
         num_choices=args.num_choices, threads=args.threads, overwrite=args.overwrite, progress=not args.no_progress,
-        go_ontology=_go_ontology(args.go_ontology), verify_split=not args.no_verify_split)
+        go_ontology=default_go_ontology(args.go_ontology), verify_split=not args.no_verify_split)
     print(format_summary(build_dataset(cfg)))
     print(f"written: {args.out}")
     return 0
@@ -124,10 +125,3 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"  A: {item['answer'][:300]}")
     return 0
 
-
-def _go_ontology(value: str | None) -> str | None:
-    from sepit.resources import default_go_ontology
-
-    if value is None:
-        return default_go_ontology()
-    return None if value.lower() == "none" else value

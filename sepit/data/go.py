@@ -25,10 +25,9 @@ TRUE_PATH = {"is_a", "isa", "part_of", "part of"}
 class GeneOntology:
     """GO ids -> names and parents (is_a, part_of); ``implied_names`` for a protein's terms."""
 
-    def __init__(self, names: dict[str, str], parents: dict[str, set[str]], source: str = ""):
+    def __init__(self, names: dict[str, str], parents: dict[str, set[str]]):
         self.names = names
         self.parents = parents
-        self.source = source
         self.ancestors = lru_cache(maxsize=None)(self._ancestors)
 
     def __len__(self) -> int:
@@ -103,7 +102,7 @@ def _from_obo(path: Path) -> GeneOntology:
     for alt_id, primary in alt.items():  # annotations may still use a merged (secondary) id
         names.setdefault(alt_id, names[primary])
         parents.setdefault(alt_id, {primary})
-    return GeneOntology(names, parents, str(path))
+    return GeneOntology(names, parents)
 
 
 def _from_sqlite(path: Path) -> GeneOntology:
@@ -120,4 +119,4 @@ def _from_sqlite(path: Path) -> GeneOntology:
         con.close()
     except sqlite3.DatabaseError as err:
         raise InputFormatError(f"{path}: not a GO.db SQLite file ({err})") from None
-    return GeneOntology(names, parents, str(path))
+    return GeneOntology(names, parents)

@@ -49,10 +49,10 @@ def homology_split(sequences: dict[str, str], identity: float = 0.3,
     search (MMseqs2) and ``verify``, checked exactly and repaired (module docstring)."""
     method = _resolve_method(method, len(sequences))
     pairs = find_pairs(sequences, identity, method, threads)
+    if method == "opal" or not verify:  # exhaustive search: nothing to repair
+        return assign_clusters(_components(list(sequences), pairs), fractions, seed)
     for _ in range(MAX_VERIFY_ROUNDS):
         split = assign_clusters(_components(list(sequences), pairs), fractions, seed)
-        if method == "opal" or not verify:
-            return split
         missed = cross_split_pairs(sequences, split, identity, threads)
         if not missed:
             return split
@@ -93,13 +93,6 @@ def assign_clusters(clusters: list[list[str]], fractions: tuple[float, float, fl
             filled[side] += len(cluster)
         out.update(dict.fromkeys(cluster, side))
     return out
-
-
-def cluster_sequences(sequences: dict[str, str], identity: float, method: str = "auto",
-                      threads: int = 1) -> list[list[str]]:
-    """Single-linkage clusters (connected components of the identity >= ``identity`` graph)."""
-    method = _resolve_method(method, len(sequences))
-    return _components(list(sequences), find_pairs(sequences, identity, method, threads))
 
 
 def _resolve_method(method: str, n: int) -> str:

@@ -123,7 +123,7 @@ class DatasetStore:
 
     def labels(self, accession: str) -> dict[str, list[str]]:
         """Closed-set labels of a protein, category -> labels ({} for datasets built before they were stored)."""
-        if "labels" not in self.proteins.column_names:
+        if not self._label_chunks:
             return {}
         c, i = self._index[accession]
         return json.loads(self._label_chunks[c][i].as_py())

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sepit.data.splits import opal_safe
+from sepit.data.splits import identities, opal_safe
 from sepit.eval.records import Prediction
 from sepit.resources import SMOLLM2
 
@@ -132,8 +132,8 @@ class _Aligner:
 
         self._pyopal = pyopal
         self.accessions = list(sequences)
-        self.sequences = sequences
-        self.database = pyopal.Database([opal_safe(sequences[a].upper()) for a in self.accessions])
+        self.sequences = {a: opal_safe(s.upper()) for a, s in sequences.items()}
+        self.database = pyopal.Database([self.sequences[a] for a in self.accessions])
         self.threads = threads
 
     def ranking(self, query: str) -> list[str]:
@@ -148,9 +148,7 @@ class _Aligner:
     def identity(self, query: str, target: str) -> float:
         """Identity as the homology split defines it (identical aligned residues / shorter length), so
         that it can be read against the split's threshold."""
-        from sepit.data.splits import identities
-
-        return float(identities(opal_safe(query.upper()), [opal_safe(self.sequences[target].upper())])[0])
+        return float(identities(opal_safe(query.upper()), [self.sequences[target]])[0])
 
 
 def nearest_neighbour_predictions(
