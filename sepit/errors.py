@@ -19,3 +19,7 @@ class StructureError(SepitError):
 
 class ConfigError(SepitError):
     """Unknown keys, impossible values or missing paths in a config."""
+
+
+class Cancelled(SepitError):
+    """Model work given up on purpose (a server request that timed out or whose client left)."""
