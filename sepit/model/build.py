@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from pathlib import Path
 
+import torch
 from peft import LoraConfig, inject_adapter_in_model
 from transformers import PreTrainedModel
 
 from sepit.errors import ConfigError
 from sepit.model.configuration import SepitConfig
 from sepit.model.encoder import SepitEncoderConfig, SepitEncoderModel
+from sepit.model.generation_defaults import apply_generation_defaults
 from sepit.model.llm import LlmSpec, load_llm, load_llm_tokenizer
+from sepit.model.lora_merge import merge_sepit_lora
 from sepit.model.processor import SepitProcessor, add_protein_tokens
 from sepit.model.sepit import SepitForConditionalGeneration
 
@@ -61,6 +65,7 @@ def build_sepit(encoder: EncoderSpec, llm: LlmSpec, tokenizer=None, *, pool_stri
     model = SepitForConditionalGeneration(config, encoder=enc, language_model=language_model)
     model.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
+    apply_generation_defaults(model.generation_config)
     if freeze_encoder:
         model.freeze_encoder()
     if lora is not None:
@@ -112,7 +117,28 @@ def save_sepit(folder: str | Path, model: SepitForConditionalGeneration, process
     return processor.save_pretrained(folder)
 
 
-def load_sepit(folder: str | Path, **kwargs) -> tuple[SepitForConditionalGeneration, SepitProcessor]:
-    """Inverse of :func:`save_sepit` (offline, safetensors only)."""
-    model = SepitForConditionalGeneration.from_pretrained(folder, use_safetensors=True, **kwargs)
+def load_sepit(folder: str | Path, merge_lora: bool = True, dtype: torch.dtype | None = None, **kwargs,
+               ) -> tuple[SepitForConditionalGeneration, SepitProcessor]:
+    """Inverse of :func:`save_sepit` (offline, safetensors only).
+
+    ``merge_lora`` (default): LoRA adapters saved unmerged (stage 2 trains them) are folded into the base weights
+    in fp32 before any cast to ``dtype``, so inference runs plain layers: PEFT's wrappers on the fused MoE experts
+    rebuild every expert's full weight at each forward (issue 10: 11.6x slower). ``merge_lora=False`` keeps the
+    adapters (to continue training them). Decoding defaults missing from the folder's generation config are
+    added (:mod:`sepit.model.generation_defaults`).
+    """
+    merge = merge_lora and _has_lora(folder)
+    load_dtype = torch.float32 if merge else dtype
+    model = SepitForConditionalGeneration.from_pretrained(
+        folder, use_safetensors=True, **kwargs, **({} if load_dtype is None else {"dtype": load_dtype}))
+    if merge:
+        merge_sepit_lora(model)
+        if dtype is not None:
+            model.to(dtype)
+    apply_generation_defaults(model.generation_config, saved=folder)
     return model, SepitProcessor.from_pretrained(folder)
+
+
+def _has_lora(folder: str | Path) -> bool:
+    config = Path(folder) / "config.json"
+    return config.is_file() and bool(json.loads(config.read_text()).get("lora"))
