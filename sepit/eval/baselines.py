@@ -8,9 +8,10 @@
   own labels: "yes" to a yes/no question iff it carries the asked label, and for a multiple-choice question the
   option it carries (the nearest protein carrying any option). Without labels (datasets built before labels
   were stored): its answer to the same question, else its answer in the category among the options.
-- :func:`llm_prior_predictions`: the LLM alone, without protein input (the text prior). Chat template, batched
-  greedy generation with left padding; only the generated continuation is decoded (never the prompt); for
-  closed-set items every option is also scored by likelihood (``option_probs``).
+- :func:`llm_prior_predictions`: the LLM alone, without protein input (the text prior). Chat template;
+  answers come from sepit's own generation path and option scores from sepit's option-likelihood function
+  (:mod:`sepit.eval.generate`: same decoding settings and loop guards, same option tokens through the
+  end-of-turn token), so the two differ only by the protein input.
 - :func:`load_split`: items and sequences of one split of a built dataset folder (``DatasetStore``).
 """
 
@@ -218,6 +219,7 @@ def _load_llm(model: str, device: str | None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from sepit.model.generation_defaults import apply_generation_defaults
     from sepit.resources import resolve_model
 
     path = resolve_model(model)
@@ -226,6 +228,8 @@ def _load_llm(model: str, device: str | None):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     llm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device or "cpu").eval()
+    llm.generation_config.pad_token_id = tok.pad_token_id
+    apply_generation_defaults(llm.generation_config)  # the same loop guards as sepit's models
     return tok, llm
 
 
@@ -237,54 +241,38 @@ def chat_prompt(tok, item: Item) -> str:
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def generate_answers(
-    tok, llm, prompts: Sequence[str], batch_size: int = 8, max_new_tokens: int = 64
-) -> list[str]:
-    """Greedy generation in batches; returns the decoded continuations only (bug #6: never the prompt)."""
-    import torch
+def _prompt_inputs(tok, llm, prompts: Sequence[str]) -> dict:
+    enc = tok(list(prompts), return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    return {k: v.to(llm.device) for k, v in enc.items()}
 
+
+def generate_answers(tok, llm, prompts: Sequence[str], batch_size: int = 8, settings=None) -> list[str]:
+    """Batched generation through sepit's generation path; decoded continuations only (never the prompt)."""
+    from sepit.eval.generate import GenerationSettings, batches, generate_continuations
+
+    settings = settings or GenerationSettings(max_new_tokens=64)
     out: list[str] = []
-    for start in range(0, len(prompts), batch_size):
-        enc = tok(
-            list(prompts[start : start + batch_size]),
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=False,
-        ).to(llm.device)
-        with torch.no_grad():
-            ids_BT = llm.generate(
-                **enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id
-            )
-        new_BN = ids_BT[:, enc["input_ids"].shape[1] :]  # continuation only
-        out += [t.strip() for t in tok.batch_decode(new_BN, skip_special_tokens=True)]
+    for chunk in batches(prompts, batch_size):
+        out += generate_continuations(llm, tok, _prompt_inputs(tok, llm, chunk), settings)[0]
     return out
 
 
-def option_probabilities(tok, llm, prompt: str, choices: Sequence[str]) -> dict[str, float]:
-    """Softmax over options of the summed log-likelihood of each option's tokens after the prompt."""
-    import torch
+def option_probabilities(tok, llm, items: Sequence[Item], batch_size: int = 8, normalize: str = "sum"
+                         ) -> list[dict[str, float]]:
+    """P(option | question) per closed-set item by sepit's option-likelihood function (same option tokens,
+    end-of-turn included, same length normalisation), without the protein."""
+    from sepit.eval.generate import answer_token_ids, batches, option_logprobs
+    from sepit.eval.generate import option_probabilities as softmax_options
+    from sepit.prompts import format_question
 
-    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-    option_ids = [tok(c, add_special_tokens=False)["input_ids"] for c in choices]
-    width = len(prompt_ids) + max(len(o) for o in option_ids)
-    ids_BT = torch.full((len(choices), width), tok.pad_token_id, dtype=torch.long)
-    mask_BT = torch.zeros_like(ids_BT)
-    for b, opt in enumerate(option_ids):  # right padding: positions stay aligned with the prompt
-        row = prompt_ids + opt
-        ids_BT[b, : len(row)] = torch.tensor(row)
-        mask_BT[b, : len(row)] = 1
-    with torch.no_grad():
-        logp_BTV = llm(
-            input_ids=ids_BT.to(llm.device), attention_mask=mask_BT.to(llm.device)
-        ).logits.log_softmax(-1)
-    scores = []
-    for b, opt in enumerate(option_ids):
-        pos = torch.arange(
-            len(prompt_ids) - 1, len(prompt_ids) - 1 + len(opt)
-        )  # logits predicting opt tokens
-        scores.append(logp_BTV[b, pos, torch.tensor(opt)].sum())
-    probs = torch.stack(scores).softmax(0).tolist()
-    return dict(zip(choices, probs, strict=True))
+    out: list[dict[str, float]] = []
+    for chunk in batches(items, batch_size):
+        options = [answer_token_ids(tok, format_question(it.question, list(it.choices)), it.choices)
+                   for it in chunk]
+        logps = option_logprobs(llm, _prompt_inputs(tok, llm, [chat_prompt(tok, it) for it in chunk]), options,
+                                normalize)
+        out += [softmax_options(lp, it.choices) for lp, it in zip(logps, chunk, strict=True)]
+    return out
 
 
 def llm_prior_predictions(
@@ -295,15 +283,18 @@ def llm_prior_predictions(
     max_new_tokens: int = 64,
     score_options: bool = True,
     device: str | None = None,
+    settings=None,
 ) -> list[Prediction]:
-    """The LLM alone answers every question without seeing the protein."""
+    """The LLM alone answers every question without seeing the protein (``settings``: a
+    :class:`sepit.eval.generate.GenerationSettings`, default greedy with ``max_new_tokens``)."""
+    from sepit.eval.generate import GenerationSettings
+
     tok, llm = _load_llm(model, device)
     prompts = [chat_prompt(tok, it) for it in items]
-    texts = generate_answers(tok, llm, prompts, batch_size, max_new_tokens)
-    out = []
-    for item, prompt, text in zip(items, prompts, texts, strict=True):
-        probs = (
-            option_probabilities(tok, llm, prompt, item.choices) if score_options and item.choices else None
-        )
-        out.append(item.predict(text, name, option_probs=probs))
-    return out
+    settings = settings or GenerationSettings(max_new_tokens=max_new_tokens)
+    texts = generate_answers(tok, llm, prompts, batch_size, settings)
+    closed = [i for i, it in enumerate(items) if it.choices] if score_options else []
+    scored = option_probabilities(tok, llm, [items[i] for i in closed], batch_size)
+    probs = dict(zip(closed, scored, strict=True))
+    rows = zip(items, texts, strict=True)
+    return [item.predict(text, name, option_probs=probs.get(i)) for i, (item, text) in enumerate(rows)]

@@ -21,8 +21,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
 from sepit.errors import SepitError
-from sepit.eval.generate import GenerationSettings, score_options
-from sepit.prompts import format_question
+from sepit.eval.generate import GenerationSettings, generate_continuations, score_options, sepit_inputs
 
 
 class QueueFullError(SepitError):
@@ -162,18 +161,13 @@ class Engine:
         """One ``generate`` call for all ``jobs`` (same settings), then option scoring for closed-set ones."""
         self.batches_run += 1
         items = [j.item for j in jobs]
-        batch = self.processor([it["sequence"] for it in items],
-                               questions=[format_question(it["question"], it["choices"]) for it in items],
-                               coords=[it.get("coords") for it in items], plddt=[it.get("plddt") for it in items],
-                               padding_side="left")
-        inputs = {k: v.to(self.device) for k, v in batch.items()}
+        inputs = sepit_inputs(self.processor, items, self.device)
         extra = {"stopping_criteria": StoppingCriteriaList([_Cancelled([j.cancelled for j in jobs])])}
         if len(jobs) == 1 and jobs[0].stream is not None:
             extra["streamer"] = jobs[0].stream
-        generated = self.model.generate(**inputs, **jobs[0].settings.kwargs(), **extra)
-        new_BN = generated[:, inputs["input_ids"].shape[1]:]
-        texts = self.processor.tokenizer.batch_decode(new_BN, skip_special_tokens=True)
-        results = [self._result(text.strip(), row, mask, jobs[0].settings.max_new_tokens)
+        texts, new_BN = generate_continuations(self.model, self.processor.tokenizer, inputs, jobs[0].settings,
+                                               **extra)
+        results = [self._result(text, row, mask, jobs[0].settings.max_new_tokens)
                    for text, row, mask in zip(texts, new_BN, inputs["attention_mask"], strict=True)]
         closed = [i for i, it in enumerate(items) if it["choices"]]
         if closed:

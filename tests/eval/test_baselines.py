@@ -118,11 +118,14 @@ def test_llm_alone_smollm2_decodes_continuation_only():
 
 
 def test_option_scores_and_batched_generation_match_unbatched_tiny_llama():
-    """Right-padded option scoring == one forward per option; left-padded batch == one prompt at a time."""
+    """The baseline scores options with sepit's function: each option's answer turn through end-of-turn, as a
+    full forward of the whole chat would; left-padded batch generation == one prompt at a time."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from sepit.eval.baselines import chat_prompt, generate_answers, option_probabilities
+    from sepit.eval.generate import GenerationSettings
+    from sepit.prompts import format_question
     from sepit.resources import smollm2_path
 
     tok = AutoTokenizer.from_pretrained(smollm2_path())
@@ -131,19 +134,25 @@ def test_option_scores_and_batched_generation_match_unbatched_tiny_llama():
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, pad_token_id=tok.pad_token_id)
     llm = LlamaForCausalLM(cfg).eval()
-    item = Item("c", "P1", "closed", "loc", "Where is it?", "nucleus", ("nucleus", "outer membrane of cell"))
-    prompt = chat_prompt(tok, item)
-    probs = option_probabilities(tok, llm, prompt, item.choices)
-    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-    manual = []
-    for choice in item.choices:
-        o_ids = tok(choice, add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            logp = llm(input_ids=torch.tensor([p_ids + o_ids])).logits.log_softmax(-1)[0]
-        manual.append(sum(logp[len(p_ids) - 1 + k, t] for k, t in enumerate(o_ids)))
-    expected = torch.stack(manual).softmax(0).tolist()
-    assert [probs[c] for c in item.choices] == pytest.approx(expected, abs=1e-5)
-    short = chat_prompt(tok, Item("d", "P1", "open", "f", "Hi?", "x"))
-    batched = generate_answers(tok, llm, [prompt, short], batch_size=2, max_new_tokens=5)
-    single = [generate_answers(tok, llm, [p], batch_size=1, max_new_tokens=5)[0] for p in (prompt, short)]
+    items = [Item("c", "P1", "closed", "loc", "Where is it?", "nucleus", ("nucleus", "outer membrane of cell")),
+             Item("e", "P1", "closed", "heme", "Does it bind heme?", "no", ("yes", "no"))]
+    got = option_probabilities(tok, llm, items, batch_size=2)
+    for item, probs in zip(items, got, strict=True):
+        user = [{"role": "user", "content": format_question(item.question, list(item.choices))}]
+        p_ids = tok(chat_prompt(tok, item), add_special_tokens=False)["input_ids"]
+        manual = []
+        for choice in item.choices:
+            full = tok.apply_chat_template(user + [{"role": "assistant", "content": choice}], tokenize=False)
+            ids = tok(full, add_special_tokens=False)["input_ids"]
+            answer = ids[len(p_ids):ids.index(tok.eos_token_id, len(p_ids)) + 1]  # through <|im_end|>
+            assert tok.decode(answer) == choice + tok.eos_token
+            with torch.no_grad():
+                logp = llm(input_ids=torch.tensor([p_ids + answer])).logits.log_softmax(-1)[0]
+            manual.append(sum(logp[len(p_ids) - 1 + k, t] for k, t in enumerate(answer)))
+        expected = torch.stack(manual).softmax(0).tolist()
+        assert [probs[c] for c in item.choices] == pytest.approx(expected, abs=1e-5)
+    prompt, short = chat_prompt(tok, items[0]), chat_prompt(tok, Item("d", "P1", "open", "f", "Hi?", "x"))
+    settings = GenerationSettings(max_new_tokens=5)
+    batched = generate_answers(tok, llm, [prompt, short], batch_size=2, settings=settings)
+    single = [generate_answers(tok, llm, [p], batch_size=1, settings=settings)[0] for p in (prompt, short)]
     assert batched == single and "Where is it?" not in batched[0]
