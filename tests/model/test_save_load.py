@@ -12,14 +12,14 @@ from sepit.model.moe import upcycle_sepit
 from sepit.model.sepit import SepitForConditionalGeneration
 
 
-def _round_trip(model, proc, folder):
+def _round_trip(model, proc, folder, **load):
     batch = proc(SEQS, questions=QUESTIONS, answers=ANSWERS, coords=[random_coords(10), None, None])
     save_sepit(folder, model, proc)
     names = {p.name for p in folder.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json",
             "protein_tokenizer"} <= names
     assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
-    loaded, proc2 = load_sepit(folder)
+    loaded, proc2 = load_sepit(folder, **load)
     loaded.eval()
     batch2 = proc2(SEQS, questions=QUESTIONS, answers=ANSWERS, coords=[random_coords(10), None, None])
     assert all(torch.equal(batch[k], batch2[k]) for k in batch)
@@ -82,5 +82,5 @@ def test_lora_round_trip(tmp_path, moe):
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.1)
-    loaded = _round_trip(model, proc, tmp_path)
+    loaded = _round_trip(model, proc, tmp_path, merge_lora=False)  # adapters kept (merged: test_load_merged)
     assert loaded.config.lora == model.config.lora
