@@ -219,7 +219,7 @@ def _load_llm(model: str, device: str | None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from sepit.model.generation_defaults import apply_generation_defaults
+    from sepit.generation_defaults import apply_generation_defaults
     from sepit.resources import resolve_model
 
     path = resolve_model(model)

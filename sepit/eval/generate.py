@@ -33,7 +33,7 @@ StopFn = Callable[[], bool]
 @dataclass
 class GenerationSettings:
     """Decoding settings. ``repetition_penalty`` / ``no_repeat_ngram_size`` left at None use the model's
-    generation config (the loop guards of :mod:`sepit.model.generation_defaults`)."""
+    generation config (the loop guards of :mod:`sepit.generation_defaults`)."""
 
     max_new_tokens: int = 128
     do_sample: bool = False

@@ -16,9 +16,9 @@ from peft import LoraConfig, inject_adapter_in_model
 from transformers import PreTrainedModel
 
 from sepit.errors import ConfigError
+from sepit.generation_defaults import apply_generation_defaults
 from sepit.model.configuration import SepitConfig
 from sepit.model.encoder import SepitEncoderConfig, SepitEncoderModel
-from sepit.model.generation_defaults import apply_generation_defaults
 from sepit.model.llm import LlmSpec, load_llm, load_llm_tokenizer
 from sepit.model.lora_merge import merge_sepit_lora
 from sepit.model.processor import SepitProcessor, add_protein_tokens
@@ -125,7 +125,7 @@ def load_sepit(folder: str | Path, merge_lora: bool = True, dtype: torch.dtype |
     in fp32 before any cast to ``dtype``, so inference runs plain layers: PEFT's wrappers on the fused MoE experts
     rebuild every expert's full weight at each forward (issue 10: 11.6x slower). ``merge_lora=False`` keeps the
     adapters (to continue training them). Decoding defaults missing from the folder's generation config are
-    added (:mod:`sepit.model.generation_defaults`).
+    added (:mod:`sepit.generation_defaults`).
     """
     merge = merge_lora and _has_lora(folder)
     load_dtype = torch.float32 if merge else dtype

@@ -14,6 +14,7 @@ from typing import Literal
 
 from sepit.config import load_config
 from sepit.errors import ConfigError
+from sepit.generation_defaults import GENERATION_DEFAULTS
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
 PRESETS = ("debug", "demo", "paper")
@@ -52,6 +53,13 @@ class MoESpec:
     num_experts: int = 4
     top_k: int = 1
     aux_coef: float = 0.01
+
+
+@dataclass
+class GenerationSpec:
+    """Decoding defaults written into the trained model's generation config (``sepit.generation_defaults``)."""
+    repetition_penalty: float = GENERATION_DEFAULTS["repetition_penalty"]
+    no_repeat_ngram_size: int = GENERATION_DEFAULTS["no_repeat_ngram_size"]
 
 
 @dataclass
@@ -112,8 +120,11 @@ class TrainConfig:
     stage0: StageSpec = field(default_factory=StageSpec)
     stage1: StageSpec = field(default_factory=StageSpec)
     stage2: StageSpec = field(default_factory=StageSpec)
+    generation: GenerationSpec = field(default_factory=GenerationSpec)
 
     def __post_init__(self) -> None:
+        if self.generation.repetition_penalty <= 0 or self.generation.no_repeat_ngram_size < 0:
+            raise ConfigError("generation.repetition_penalty must be > 0 and generation.no_repeat_ngram_size >= 0")
         if self.pooling_stride < 1:
             raise ConfigError(f"pooling_stride must be >= 1, got {self.pooling_stride}")
         if self.moe.num_experts and not 1 <= self.moe.top_k <= self.moe.num_experts:

@@ -6,6 +6,7 @@ and what to save beside the weights. :func:`sepit.train.run.train_stage` runs an
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from torch import nn
 
 from sepit.data.store import DatasetStore
 from sepit.errors import ConfigError
+from sepit.generation_defaults import apply_generation_defaults
 from sepit.model.build import apply_lora, build_sepit, load_sepit
 from sepit.model.lora_merge import merge_sepit_lora
 from sepit.model.moe import upcycle_sepit
@@ -49,6 +51,7 @@ def _sepit_plan(cfg: TrainConfig, stage: int, model, processor) -> StagePlan:
                                    spec.max_answer_tokens)
 
     def save_final(folder: Path) -> None:
+        apply_generation_defaults(model.generation_config, dataclasses.asdict(cfg.generation))
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
 

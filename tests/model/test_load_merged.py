@@ -7,8 +7,8 @@ import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
 from tiny_sepit import ANSWERS, QUESTIONS, SEQS, random_coords, tiny_sepit
 
+from sepit.generation_defaults import GENERATION_DEFAULTS
 from sepit.model.build import apply_lora, load_sepit, save_sepit
-from sepit.model.generation_defaults import GENERATION_DEFAULTS
 from sepit.model.moe import upcycle_sepit
 
 LORA = {"r": 2, "target_modules": ["q_proj", "v_proj"],

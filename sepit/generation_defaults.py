@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from transformers import GenerationConfig
+if TYPE_CHECKING:
+    from transformers import GenerationConfig
 
 GENERATION_DEFAULTS = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
 
