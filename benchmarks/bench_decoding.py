@@ -8,6 +8,7 @@ limit without ending.
 
     python benchmarks/bench_decoding.py --model runs/demo/run/stage2/model --demo runs/demo \
         [--max-new-tokens 64] [--out benchmarks/results/decoding.md]
+    python benchmarks/bench_decoding.py --llm smollm2-135m-instruct --demo runs/demo ...   (the LLM alone)
 """
 
 from __future__ import annotations
@@ -44,43 +45,71 @@ def open_items(demo: Path, model_residues: int) -> list[dict]:
     return [it for it in items if it["id"] in ids and it["task"] in ("caption", "open")]
 
 
-def answer(sepit, items: list[dict], rep: float, ngram: int, max_new: int, batch: int) -> tuple[list[str], list[int]]:
-    """Texts and the number of new tokens of each answer (the limit means it never ended)."""
-    from sepit.eval.generate import GenerationSettings, batches, generate_continuations, sepit_inputs
+class Answerer:
+    """The SEPIT model (``--model``) or the LLM alone without the protein (``--llm``: the LLM-only baseline's
+    prompt), both through :func:`sepit.eval.generate.generate_continuations`."""
 
-    settings = GenerationSettings(max_new_tokens=max_new, repetition_penalty=rep, no_repeat_ngram_size=ngram)
-    eos = sepit.model.generation_config.eos_token_id
-    texts, lengths = [], []
-    for chunk in batches(items, batch):
-        out, new_BN = generate_continuations(sepit.model, sepit.processor.tokenizer,
-                                             sepit_inputs(sepit.processor, chunk, "cpu"), settings)
-        texts += out
-        lengths += [int((row != eos).cumprod(0).sum()) for row in new_BN]
-    return texts, lengths
+    def __init__(self, model: str | None, llm: str | None):
+        if model:
+            from sepit.api import Sepit
+
+            self.sepit = Sepit.from_pretrained(model, device="cpu")
+            self.model, self.tok = self.sepit.model, self.sepit.processor.tokenizer
+            self.max_residues = self.sepit.processor.max_residues
+        else:
+            from sepit.eval.baselines import _load_llm
+
+            self.sepit, self.max_residues = None, 10**9
+            self.tok, self.model = _load_llm(llm, "cpu")
+
+    def inputs(self, chunk: list[dict]) -> dict:
+        from sepit.eval.baselines import Item, _prompt_inputs, chat_prompt
+        from sepit.eval.generate import sepit_inputs
+
+        if self.sepit is not None:
+            return sepit_inputs(self.sepit.processor, chunk, "cpu")
+        prompts = [chat_prompt(self.tok, Item(it["id"], it["accession"], it["task"], it["category"], it["question"],
+                                              it["answer"])) for it in chunk]
+        return _prompt_inputs(self.tok, self.model, prompts)
+
+    def answer(self, items: list[dict], rep: float, ngram: int, max_new: int, batch: int
+               ) -> tuple[list[str], list[int]]:
+        """Texts and the number of new tokens of each answer (the limit means it never ended)."""
+        from sepit.eval.generate import GenerationSettings, batches, generate_continuations
+
+        settings = GenerationSettings(max_new_tokens=max_new, repetition_penalty=rep, no_repeat_ngram_size=ngram)
+        eos = self.tok.eos_token_id
+        texts, lengths = [], []
+        for chunk in batches(items, batch):
+            out, new_BN = generate_continuations(self.model, self.tok, self.inputs(chunk), settings)
+            texts += out
+            lengths += [int((row != eos).cumprod(0).sum()) for row in new_BN]
+        return texts, lengths
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True)
+    who = ap.add_mutually_exclusive_group(required=True)
+    who.add_argument("--model", help="a SEPIT model folder")
+    who.add_argument("--llm", help="an LLM alone, without the protein (e.g. smollm2-135m-instruct)")
     ap.add_argument("--demo", required=True, help="the demo's output folder (holds dataset/)")
     ap.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/results/decoding.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from sepit.api import Sepit
     from sepit.eval.metrics import EvalConfig, Scorers, evaluate
     from sepit.eval.records import Prediction
 
-    sepit = Sepit.from_pretrained(args.model, device="cpu")
-    items = open_items(Path(args.demo), sepit.processor.max_residues)
+    answerer = Answerer(args.model, args.llm)
+    items = open_items(Path(args.demo), answerer.max_residues)
     rows, loops, seconds, answers = [], {}, {}, {}
     for name in args.settings:
         rep, ngram = SETTINGS[name]
         start = time.perf_counter()
-        texts, lengths = answer(sepit, items, rep, ngram, args.max_new_tokens, args.batch_size)
+        texts, lengths = answerer.answer(items, rep, ngram, args.max_new_tokens, args.batch_size)
         seconds[name] = time.perf_counter() - start
         answers[name] = texts
         loops[name] = {"repeated_4gram": float(np.mean([repeated_ngram(t) for t in texts])),
@@ -99,11 +128,14 @@ def main() -> None:
                      f"{loops[name]['repeated_4gram']:.0%} | {loops[name]['hit_limit']:.0%} | "
                      f"{loops[name]['mean_words']:.1f} | {seconds[name]:.0f} |")
     n_caption = sum(it["task"] == "caption" for it in items)
+    who = f"--model {args.model}" if args.model else f"--llm {args.llm}"
+    what = ("SEPIT model, LoRA merged at load" if args.model else
+            f"{args.llm} alone (the LLM-only baseline's prompt, no protein)")
     lines = ["<!-- bench_decoding -->", "## Decoding defaults against loops (issue 10)", "",
-             f"Command: `python benchmarks/bench_decoding.py --model {args.model} --demo {args.demo} "
+             f"Command: `python benchmarks/bench_decoding.py {who} --demo {args.demo} "
              f"--max-new-tokens {args.max_new_tokens}`. {len(items)} open-ended test items of the demo's evaluation "
-             f"({len(items) - n_caption} open, {n_caption} caption), greedy, batch {args.batch_size}, "
-             "LoRA merged at load. Seconds measured under shared load.", "", *table, "", "<!-- /bench_decoding -->"]
+             f"({len(items) - n_caption} open, {n_caption} caption), greedy, batch {args.batch_size}; "
+             f"{what}. Seconds measured under shared load.", "", *table, "", "<!-- /bench_decoding -->"]
     out = Path(args.out)
     out.write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps({"items": len(items), "scores": {n: scores[n]["open"] for n in
