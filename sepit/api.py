@@ -83,6 +83,8 @@ class Sepit:
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | None = None, dtype: torch.dtype | None = None,
                         max_residues: int | None = None) -> Sepit:
+        """Load a stage-1/2 folder for inference: LoRA adapters folded into the weights, decoding defaults
+        (loop guards) from the folder's generation config (:func:`sepit.model.build.load_sepit`)."""
         from sepit.model.build import load_sepit
 
         folder = Path(folder)
