@@ -113,7 +113,7 @@ def _greedy_loop(model, batch, steps):
 def test_generate_with_cache_equals_without_and_manual_loop(tiny):
     model, proc = tiny
     batch = proc(SEQS, questions=QUESTIONS, coords=[random_coords(10), None, None], padding_side="left")
-    kw = dict(max_new_tokens=6, do_sample=False, min_new_tokens=6)
+    kw = dict(max_new_tokens=6, do_sample=False, min_new_tokens=6, no_repeat_ngram_size=0)  # plain greedy
     with torch.no_grad():
         cached = model.generate(**batch, **kw)
         uncached = model.generate(**batch, use_cache=False, **kw)
