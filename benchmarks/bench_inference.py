@@ -220,6 +220,7 @@ def main() -> None:
     lines = [
         "<!-- bench_inference -->", "## Inference speed: merged LoRA, cached option scoring (issue 10)", "",
         f"Command: `python benchmarks/bench_inference.py {'--standin' if args.standin else '--model'} {folder} "
+        f"{f'--encoder {args.encoder} ' if args.standin else ''}"
         f"--repeats {args.repeats}`; model: {what}; {args.threads} torch thread(s), fp32, greedy. "
         "Measured under shared load (other jobs on the 2 cores): absolute times are noisy, ratios are side by "
         "side in one run.", "", *lines_a, *lines_b, *lines_c, "<!-- /bench_inference -->",
