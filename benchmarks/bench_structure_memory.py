@@ -120,6 +120,25 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def extrapolate(rows: list[dict], full_layers: int) -> str:
+    """Per (L, attn, mode) measured at two depths n1 < n2: peak(n) = fixed + n * per_layer, at ``full_layers``."""
+    lines = [f"| L | attn | mode | fixed (MiB) | per layer (MiB) | at {full_layers} layers (MiB) | ratio to plain |",
+             "|---:|---|---|---:|---:|---:|---:|"]
+    fits = {}
+    for key in dict.fromkeys((r["length"], r["attn"], r["mode"]) for r in rows):
+        pts = sorted((r["layers"], r["peak_delta_mib"]) for r in rows if (r["length"], r["attn"], r["mode"]) == key)
+        if len(pts) < 2:
+            continue
+        (n1, m1), (n2, m2) = pts[0], pts[-1]
+        per = (m2 - m1) / (n2 - n1)
+        fits[key] = (m1 - n1 * per, per, m1 - n1 * per + full_layers * per)
+    for (length, attn, mode), (fixed, per, full) in fits.items():
+        plain = fits.get((length, attn, "plain"))
+        ratio = f"{full / plain[2]:.2f}" if plain else "-"
+        lines.append(f"| {length} | {attn} | {mode} | {fixed:.0f} | {per:.0f} | {full:.0f} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="t6_8M", help="ESM-2 architecture (t6_8M, ..., t33_650M)")
@@ -135,7 +154,15 @@ def main() -> None:
     parser.add_argument("--jsonl", type=Path, default=None, help="append each finished configuration here")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     parser.add_argument("--child", choices=MODES, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--summarize", type=Path, default=None,
+                        help="only print the tables of a --jsonl file (with the depth extrapolation)")
     args = parser.parse_args()
+    if args.summarize:
+        from sepit.model.esm_tokenizer import ESM_SIZES
+
+        rows = [json.loads(line) for line in args.summarize.read_text().splitlines() if line.strip()]
+        print(_table(rows) + "\n\n" + extrapolate(rows, ESM_SIZES[rows[0]["size"]][0]))
+        return
     if args.child:
         print(json.dumps(run_one(args.child, args.attn[0], args.lengths[0], args.threads, args.size,
                                  args.warmup, args.layers[0] or None)))
