@@ -74,10 +74,15 @@ class DataSpec:
 
 @dataclass
 class OptimSpec:
-    """Learning rates: ``lr`` for new modules (structure, projector, heads); encoder and LLM scaled."""
+    """Learning rates: ``lr`` for new modules (structure, projector, heads); encoder and LLM scaled.
+
+    ``structure_lr_scale`` (stage 0): the structure module (distance kernels, bias MLP, structural embedding) at
+    ``lr * structure_lr_scale``; at a small ``lr`` the denoising loss sits at its trivial value for 100+ steps
+    (docs/results/denoise.md)."""
     lr: float = 1e-4
     encoder_lr_scale: float = 0.1
     llm_lr_scale: float = 0.1
+    structure_lr_scale: float = 1.0
     weight_decay: float = 0.0
     warmup_ratio: float = 0.0
     scheduler: str = "cosine"

@@ -49,7 +49,10 @@ def stage0_plan(cfg: TrainConfig, init_from: str | None = None):
     rows = protein_items(store, spec.data, cfg.seed)
     collator = WarmupCollator(store, model, spec.data.max_residues, spec.text_max_length, spec.structure_dropout)
     o = spec.optim
-    groups = param_groups(model, {"encoder": (model.encoder.esm, o.encoder_lr_scale)}, o.lr, o.weight_decay)
+    scaled = {"encoder": (model.encoder.esm, o.encoder_lr_scale)}
+    if o.structure_lr_scale != 1.0:  # the structure module at its own lr (docs/results/denoise.md)
+        scaled["structure"] = (model.encoder.structure, o.structure_lr_scale)
+    groups = param_groups(model, scaled, o.lr, o.weight_decay)
 
     def save_final(folder: Path) -> None:
         model.save_pretrained(folder)
