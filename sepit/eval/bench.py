@@ -37,8 +37,9 @@ class Labelled:
     sequence: str
 
 
-def read_deeploc(path: str | Path) -> list[Labelled]:
-    """DeepLoc FASTA (``>ACC Location-M|S|U [test]``); an unknown location is an error naming the line."""
+def read_deeploc(path: str | Path, unknown: list[str] | None = None) -> list[Labelled]:
+    """DeepLoc FASTA (``>ACC Location-M|S|U [test]``). An unknown location is an error naming the line, unless
+    ``unknown`` is a list: such records are then left out and their accessions appended to it."""
     out: list[Labelled] = []
     header, seq, where = None, [], ""
     with open_text(path) as fh:
@@ -46,13 +47,22 @@ def read_deeploc(path: str | Path) -> list[Labelled]:
             line = line.strip()
             if line.startswith(">"):
                 if header is not None:
-                    out.append(_deeploc_record(header, "".join(seq), where))
+                    try:
+                        out.append(_deeploc_record(header, "".join(seq), where))
+                    except UnknownLabel:
+                        if unknown is None:
+                            raise
+                        unknown.append(header.split()[0])
                 header, seq, where = line[1:], [], f"{path}:{lineno}"
             elif line:
                 seq.append(line)
-    if not out or (len(out) == 1 and not out[0].sequence):
-        raise InputFormatError(f"{path}: no FASTA records")
+    if not out:
+        raise InputFormatError(f"{path}: no FASTA records with a known DeepLoc location")
     return out
+
+
+class UnknownLabel(InputFormatError):
+    pass
 
 
 def _deeploc_record(header: str, sequence: str, where: str) -> Labelled:
@@ -61,7 +71,7 @@ def _deeploc_record(header: str, sequence: str, where: str) -> Labelled:
         raise InputFormatError(f"{where}: expected '>ACCESSION Location-M|S|U' and a sequence, got {header!r}")
     location = fields[1].rsplit("-", 1)[0]
     if location not in DEEPLOC_CLASSES:
-        raise InputFormatError(f"{where}: unknown DeepLoc location {location!r} (known: {', '.join(DEEPLOC_CLASSES)})")
+        raise UnknownLabel(f"{where}: unknown DeepLoc location {location!r} (known: {', '.join(DEEPLOC_CLASSES)})")
     return Labelled(fields[0], location, sequence.upper())
 
 

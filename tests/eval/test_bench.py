@@ -59,3 +59,9 @@ def test_leakage_removed_and_counted(tmp_path):
     assert rows[("nearest-neighbour", "T2")]["identity"] == pytest.approx(0.9, abs=0.01)
     assert rows[("nearest-neighbour", "T1")]["identity"] is None  # its homologs are gone: the naive answer
     assert results["models"]["nearest-neighbour"]["accuracy"] == 0.0 and leak["nn_fallback_to_naive"] == 1
+
+
+def test_unknown_reference_labels_can_be_dropped_and_counted(tmp_path):
+    path = _fasta(tmp_path / "ref.fasta", [("P1", "Nucleus-U", "MKV"), ("P2", "Cytoplasm-Nucleus-U", "MKL")])
+    dropped = []
+    assert [r.accession for r in read_deeploc(path, dropped)] == ["P1"] and dropped == ["P2"]
