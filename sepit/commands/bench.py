@@ -29,6 +29,18 @@ def register(subparsers) -> None:
     d.add_argument("--out", required=True, metavar="DIR", help="results folder (written atomically)")
     d.add_argument("--overwrite", action="store_true", help="replace an existing results folder")
     d.set_defaults(func=run_deeploc)
+    t = kinds.add_parser("temporal", help="temporal GO holdout: annotate later proteins from an earlier release")
+    t.add_argument("--reference", required=True, metavar="TSV", help="earlier UniProt GO TSV (e.g. Swiss-Prot 2014)")
+    t.add_argument("--test", required=True, metavar="TSV",
+                   help="later UniProt GO TSV; its proteins absent from the reference are the test set")
+    t.add_argument("--go", default=None, metavar="FILE", help="GO graph (default: $SEPIT_GO or the cached GO.sqlite)")
+    t.add_argument("--identity", type=float, default=0.3, help="homolog threshold (default 0.3)")
+    t.add_argument("--max-test", type=int, default=None, help="only the first N test proteins (quick runs)")
+    t.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the Fmax intervals")
+    t.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
+    t.add_argument("--out", required=True, metavar="DIR", help="results folder (written atomically)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing results folder")
+    t.set_defaults(func=run_temporal)
 
 
 def run_deeploc(args: argparse.Namespace) -> int:
@@ -60,4 +72,29 @@ def run_deeploc(args: argparse.Namespace) -> int:
         print(f"{model}: accuracy {100 * m['accuracy']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] (n={m['n']})")
     print(f"reference: {leakage['reference']} proteins, removed {leakage['same_accession']} benchmark accessions "
           f"and {leakage['homologs']} homologs; kept {leakage['kept']}")
+    return 0
+
+
+def run_temporal(args: argparse.Namespace) -> int:
+    from sepit.data.go import GeneOntology
+    from sepit.eval.temporal import temporal_benchmark
+    from sepit.io_utils import atomic_dir
+    from sepit.resources import default_go_ontology
+
+    if Path(args.out).exists() and not args.overwrite:
+        raise ConfigError(f"output folder {args.out} already exists (pass --overwrite to replace it)")
+    go_path = default_go_ontology(args.go)
+    if not go_path:
+        raise ConfigError("no GO graph: pass --go FILE (OBO or GO.sqlite) or run scripts/install.sh")
+    results = temporal_benchmark(args.reference, args.test, GeneOntology.load(go_path), args.identity,
+                                 args.threads, args.max_test, args.bootstrap)
+    results.update(benchmark="temporal", reference=str(args.reference), test=str(args.test), go=go_path)
+    with atomic_dir(args.out, overwrite=args.overwrite) as tmp:
+        (tmp / "results.json").write_text(json.dumps(results, indent=2))
+    for aspect, per in results["aspects"].items():
+        for model in ("naive", "nearest-neighbour"):
+            m = per[model]
+            print(f"{aspect} {model}: Fmax {m.get('fmax', 0):.3f} Smin {m.get('smin', float('nan')):.2f} "
+                  f"coverage {m.get('coverage', 0):.2f} (n={m['n']})")
+    print(f"leakage: {results['leakage']}")
     return 0
