@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sepit.errors import InputFormatError
+from sepit.errors import ConfigError, InputFormatError
 
 FILE_NAME = "identity_to_train.json"
 DEFINITION = "max over training proteins of identical aligned residues / shorter length (SW, BLOSUM62 11/1)"
@@ -63,8 +63,12 @@ def load_or_compute(data_dir, path: str | Path | None = None, threads: int = 1) 
     path = Path(path) if path else Path(data_dir) / FILE_NAME
     if not path.is_file():
         record = compute(data_dir, threads=threads)
-        with atomic_file(path) as fh:
-            fh.write(json.dumps(record, indent=1))
+        try:
+            with atomic_file(path) as fh:
+                fh.write(json.dumps(record, indent=1))
+        except OSError as err:
+            raise ConfigError(f"cannot store the identity file {path} ({err.strerror}); pass another path "
+                              "(sepit eval --identity FILE)") from None
     return read(path)
 
 
