@@ -172,7 +172,8 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
 
     preds = plan.out / "predictions"
     ids = set(eval_ids(plan))
-    files = {"sepit": preds / "sepit.jsonl", "nn": preds / "nearest_neighbour.jsonl", "llm": preds / "llm_only.jsonl"}
+    files = {"sepit": preds / "sepit.jsonl", "nn": preds / "nearest_neighbour.jsonl", "llm": preds / "llm_only.jsonl",
+             "naive": preds / "naive.jsonl"}
     with step(plan, "3.1 SEPIT answers the test items", files["sepit"].is_file()):
         if not files["sepit"].is_file():
             sepit = Sepit.from_pretrained(model_dir)
@@ -191,15 +192,33 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
     with step(plan, "3.3 baseline: the LLM alone (no protein)", files["llm"].is_file()):
         if not files["llm"].is_file():
             write_predictions(llm_prior_predictions(test, max_new_tokens=plan.max_new_tokens), files["llm"])
+    ontology = ontology_context(plan)
+    with step(plan, "3.4 baseline: naive (the training label distribution)", files["naive"].is_file()):
+        if not files["naive"].is_file():
+            from sepit.eval.naive import naive_predictions
+
+            labels = load_labels(plan.dataset, train_seqs)
+            write_predictions(naive_predictions(train, test, train_labels=labels, lexicon=ontology.lexicon),
+                              files["naive"])
     report = plan.out / "report"
-    with step(plan, "3.4 score and write the report", False):
+    with step(plan, "3.5 score and write the report", False):
+        from sepit.eval.identity_bins import load_or_compute
         from sepit.eval.metrics import Scorers, evaluate
         from sepit.eval.report import write_report
 
-        results = evaluate(read_predictions(files.values()), Scorers())
+        results = evaluate(read_predictions(files.values()), Scorers(), ontology=ontology,
+                           identity=load_or_compute(plan.dataset))
         results["demo"] = training_summary(plan)
         write_report(results, report, overwrite=True)
     return report
+
+
+def ontology_context(plan: DemoPlan):
+    """GO lexicon (the cached GO graph, if any) with information accretion from the demo's training split."""
+    from sepit.eval.go_metrics import OntologyContext
+    from sepit.resources import default_go_ontology
+
+    return OntologyContext.build(default_go_ontology(), plan.dataset)
 
 
 def training_summary(plan: DemoPlan) -> dict:

@@ -1,4 +1,4 @@
-"""``sepit baseline nn|llm``: predictions files for the baselines, scored later by ``sepit eval``."""
+"""``sepit baseline nn|llm|naive``: predictions files for the baselines, scored later by ``sepit eval``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,15 @@ def register(subparsers) -> None:
     )
     llm.add_argument("--device", default=None, help="torch device (default: cpu)")
     llm.set_defaults(func=run_llm)
+    naive = kinds.add_parser("naive", help="the training label distribution alone (most frequent answer per "
+                             "category; GO term frequencies as scores)")
+    _common(naive)
+    naive.add_argument("--train-split", default="train", help="split whose answers are counted (default: train)")
+    naive.add_argument("--name", default="naive", help="model name in the report")
+    naive.add_argument("--go", default=None, metavar="FILE",
+                       help="GO graph for propagated term frequencies (default: $SEPIT_GO or the cached GO.sqlite; "
+                       "'none': label names unpropagated)")
+    naive.set_defaults(func=run_naive)
 
 
 def _limit(items: list, limit: int | None) -> list:
@@ -84,3 +93,29 @@ def run_llm(args: argparse.Namespace) -> int:
     write_predictions(rows, args.out)
     print(f"wrote {len(rows)} predictions to {args.out}")
     return 0
+
+
+def run_naive(args: argparse.Namespace) -> int:
+    from sepit.eval.baselines import load_labels, load_split
+    from sepit.eval.naive import naive_predictions
+    from sepit.eval.records import write_predictions
+
+    train, train_seqs = load_split(args.data, args.train_split)
+    test, _ = load_split(args.data, args.split)
+    rows = naive_predictions(train, _limit(test, args.limit), model=args.name,
+                             train_labels=load_labels(args.data, train_seqs), lexicon=_lexicon(args.go))
+    write_predictions(rows, args.out)
+    print(f"wrote {len(rows)} predictions to {args.out}")
+    return 0
+
+
+def _lexicon(go: str | None):
+    from sepit.resources import default_go_ontology
+
+    path = default_go_ontology(go)
+    if not path:
+        return None
+    from sepit.data.go import GeneOntology
+    from sepit.eval.ontology import GoLexicon
+
+    return GoLexicon(GeneOntology.load(path))

@@ -47,13 +47,26 @@ def register(subparsers) -> None:
     p.add_argument(
         "--device", default=None, help="device for BERTScore (default: cuda if available, else cpu)"
     )
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="the built dataset the predictions come from: identity bins (DIR/identity_to_train.json, "
+                   "computed and stored once when missing), GO information accretion and the location vocabulary "
+                   "from its training split")
+    p.add_argument("--identity", default=None, metavar="JSON",
+                   help="identity file to read or create instead of DIR/identity_to_train.json")
+    p.add_argument("--go", default=None, metavar="FILE",
+                   help="GO graph (OBO or GO.db's GO.sqlite; default: $SEPIT_GO or the cached GO.sqlite; "
+                   "'none': no GO scoring)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% intervals (0: none)")
+    p.add_argument("--threads", type=int, default=1, help="alignment threads for the identity computation")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from sepit.eval.go_metrics import OntologyContext
     from sepit.eval.metrics import EvalConfig, Scorers, evaluate
     from sepit.eval.records import read_predictions
     from sepit.eval.report import write_report
+    from sepit.resources import default_go_ontology
 
     if Path(args.out).exists() and not args.overwrite:
         raise ConfigError(f"output folder {args.out} already exists (pass --overwrite to replace it)")
@@ -67,8 +80,18 @@ def run(args: argparse.Namespace) -> int:
         paper_bleu=not args.no_paper_bleu,
         ece_bins=args.ece_bins,
         device=args.device,
+        bootstrap=args.bootstrap,
     )
-    results = evaluate(rows, Scorers(config))
+    if args.identity and not args.data and not Path(args.identity).is_file():
+        raise ConfigError(f"identity file {args.identity} not found (pass --data DIR to compute it)")
+    identity = None
+    if args.data or args.identity:
+        from sepit.eval import identity_bins
+
+        identity = (identity_bins.load_or_compute(args.data, args.identity, args.threads) if args.data
+                    else identity_bins.read(args.identity))
+    ontology = OntologyContext.build(default_go_ontology(args.go), args.data, args.bootstrap)
+    results = evaluate(rows, Scorers(config), ontology=ontology, identity=identity)
     out = write_report(results, args.out, overwrite=args.overwrite)
     print(f"wrote {out / 'report.md'} ({len(results['models'])} models, {len(rows)} predictions)")
     return 0

@@ -20,14 +20,21 @@ from sepit.errors import InputFormatError
 from sepit.io_utils import open_text
 
 TRUE_PATH = {"is_a", "isa", "part_of", "part of"}
+_NAMESPACES = {"molecular_function": "MF", "biological_process": "BP", "cellular_component": "CC"}
 
 
 class GeneOntology:
-    """GO ids -> names and parents (is_a, part_of); ``implied_names`` for a protein's terms."""
+    """GO ids -> names and parents (is_a, part_of); ``implied_names`` for a protein's terms.
 
-    def __init__(self, names: dict[str, str], parents: dict[str, set[str]]):
+    ``aspects``: GO id -> ``MF`` | ``BP`` | ``CC``; ``synonyms``: GO id -> synonym labels (both may be empty
+    for hand-built graphs); read by the ontology-level scoring of free text (``sepit.eval.ontology``)."""
+
+    def __init__(self, names: dict[str, str], parents: dict[str, set[str]],
+                 aspects: dict[str, str] | None = None, synonyms: dict[str, list[str]] | None = None):
         self.names = names
         self.parents = parents
+        self.aspects = aspects or {}
+        self.synonyms = synonyms or {}
         self.ancestors = lru_cache(maxsize=None)(self._ancestors)
 
     def __len__(self) -> int:
@@ -70,12 +77,16 @@ def _from_obo(path: Path) -> GeneOntology:
     names: dict[str, str] = {}
     parents: dict[str, set[str]] = {}
     alt: dict[str, str] = {}
+    aspects: dict[str, str] = {}
+    synonyms: dict[str, list[str]] = {}
     term: dict | None = None
 
     def flush() -> None:
         if term and term.get("id") and not term.get("obsolete"):
             names[term["id"]] = term.get("name", "")
             parents[term["id"]] = term["parents"]
+            aspects[term["id"]] = term.get("aspect", "")
+            synonyms[term["id"]] = term["synonyms"]
             for alt_id in term["alt"]:
                 alt[alt_id] = term["id"]
 
@@ -84,12 +95,16 @@ def _from_obo(path: Path) -> GeneOntology:
             line = line.strip()
             if line.startswith("["):
                 flush()
-                term = {"parents": set(), "alt": []} if line == "[Term]" else None
+                term = {"parents": set(), "alt": [], "synonyms": []} if line == "[Term]" else None
             elif term is not None and ": " in line:
                 key, value = line.split(": ", 1)
                 value = value.split(" ! ", 1)[0].strip()
                 if key in ("id", "name"):
                     term[key] = value
+                elif key == "namespace":
+                    term["aspect"] = _NAMESPACES.get(value, "")
+                elif key == "synonym" and value.startswith('"'):
+                    term["synonyms"].append(value[1:].split('"', 1)[0])
                 elif key == "is_a":
                     term["parents"].add(value.split()[0])
                 elif key == "relationship" and value.split()[0] in TRUE_PATH:
@@ -102,14 +117,21 @@ def _from_obo(path: Path) -> GeneOntology:
     for alt_id, primary in alt.items():  # annotations may still use a merged (secondary) id
         names.setdefault(alt_id, names[primary])
         parents.setdefault(alt_id, {primary})
-    return GeneOntology(names, parents)
+        aspects.setdefault(alt_id, aspects[primary])
+    return GeneOntology(names, parents, aspects, synonyms)
 
 
 def _from_sqlite(path: Path) -> GeneOntology:
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         ids = dict(con.execute("SELECT _id, go_id FROM go_term"))
-        names = {go_id: name for go_id, name in con.execute("SELECT go_id, term FROM go_term")}
+        names, aspects = {}, {}
+        for go_id, name, aspect in con.execute("SELECT go_id, term, ontology FROM go_term"):
+            names[go_id], aspects[go_id] = name, aspect
+        synonyms: dict[str, list[str]] = {}
+        for _id, label, like_id in con.execute("SELECT _id, synonym, like_go_id FROM go_synonym"):
+            if _id in ids and not like_id:  # like_go_id rows are secondary ids, not labels
+                synonyms.setdefault(ids[_id], []).append(label)
         parents: dict[str, set[str]] = {}
         for aspect in ("bp", "mf", "cc"):
             query = f"SELECT _id, _parent_id, relationship_type FROM go_{aspect}_parents"
@@ -119,4 +141,4 @@ def _from_sqlite(path: Path) -> GeneOntology:
         con.close()
     except sqlite3.DatabaseError as err:
         raise InputFormatError(f"{path}: not a GO.db SQLite file ({err})") from None
-    return GeneOntology(names, parents)
+    return GeneOntology(names, parents, aspects, synonyms)

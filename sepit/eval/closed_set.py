@@ -3,8 +3,13 @@
 Extraction is paper-compatible and looks at the generated continuation only. In order:
 1. the whole answer equals an option (case, punctuation and a leading "answer:" ignored);
 2. an option letter: "B", "B)", "(B)", "B.", "B:", "option B", "answer is B" (A = first choice);
-3. yes/no questions: the first yes/no word or variant ("yes", "yeah", "true", "correct" / "no", "not",
-   "false", "does not", "isn't", ...);
+3. yes/no questions: a leading yes/no word ("Yes, ...", "No.") decides; otherwise negation is read in
+   context: the answer is cut into clauses (at , ; . and "but", "whereas", "while", "although"), the clause
+   that names what the question asks about (all words of the item's label or of a quoted term of the
+   question; else the clause naming the question's last content word, most shared content words first)
+   decides: "no" if it holds a negation cue ("not", "no", "never", "lacks", "without", "does not", ...), else
+   "yes" ("it binds heme, not iron" is yes for heme; "it does not
+   bind heme" is no). Without such a clause, the first yes/no word or variant anywhere;
 4. option text: the option whose text occurs first (whole words; the longest option wins at one position).
 Unparseable answers count as wrong and are counted separately. A blank prediction with ``option_probs``
 (likelihood-only answering) counts as the most probable option.
@@ -29,6 +34,17 @@ _NO = (
     r"aren't|are\s+not|lacks?|unlikely"
 )
 _YES_NO = re.compile(rf"\b(?:(?P<yes>{_YES})|(?P<no>{_NO}))\b", re.I)
+_LEADING = re.compile(rf"^\W*(?:(?P<yes>{_YES})|(?P<no>no|not|false|incorrect|never))\b", re.I)
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|neither|nor|cannot|can't|doesn't|don't|didn't|isn't|aren't|wasn't|won't|"
+    r"lacks?|lacking|without|absent|unlikely|false|incorrect)\b|n't\b", re.I)
+_CLAUSE = re.compile(r"[,;.:!?()]|\b(?:but|whereas|while|although|though|however|rather than|instead of)\b",
+                     re.I)
+_QUOTED = re.compile(r"['\"‘“]([^'\"’”]{2,})['\"’”]")
+_STOP = frozenset(
+    "a an the this that these it its is are was be been being do does did has have had of in on at to by for "
+    "with from as and or protein proteins any there which what member part involved described describe "
+    "keyword located found assigned contain contains belong belongs".split())
 
 
 def _norm(text: str) -> str:
@@ -63,8 +79,9 @@ def _by_text(text: str, choices: Sequence[str]) -> str | None:
     return None if best is None else best[2]
 
 
-def parse_choice(prediction: str, choices: Sequence[str]) -> str | None:
-    """The option chosen by a generated answer, or None when none can be extracted."""
+def parse_choice(prediction: str, choices: Sequence[str], question: str = "", label: str = "") -> str | None:
+    """The option chosen by a generated answer, or None when none can be extracted. ``question`` and
+    ``label`` (what a yes/no question asks about) let yes/no answers be read in context (rule 3)."""
     choices = list(choices)
     if not choices or not prediction.strip():
         return None
@@ -78,9 +95,56 @@ def parse_choice(prediction: str, choices: Sequence[str]) -> str | None:
         if letter is not None:
             return letter
     if yes_no is not None:
-        match = _YES_NO.search(body)
-        return None if match is None else yes_no["yes" if match.group("yes") else "no"]
+        answer = _yes_no_in_context(body, question, label)
+        return None if answer is None else yes_no[answer]
     return _by_text(body, choices)
+
+
+def _content(text: str) -> list[str]:
+    return [w for w in _norm(text).split() if w not in _STOP and len(w) > 1]
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Equal, or one a short inflection of the other ("bind"/"binds", "membrane"/"membranes")."""
+    short, long_ = sorted((a, b), key=len)
+    return a == b or (len(short) >= 4 and long_.startswith(short) and len(long_) - len(short) <= 3)
+
+
+def _subject_clause(clauses: list[str], question: str, label: str) -> str | None:
+    """The clause naming what is asked: the label or a quoted term (all its words), else the clause sharing
+    the most content words with the question (ties: the first)."""
+    quoted = _QUOTED.search(question)
+    subject = label or (quoted.group(1) if quoted else "")
+    if subject:
+        words = _content(subject)
+        for clause in clauses:
+            have = _content(clause)
+            if words and all(any(_same_word(w, h) for h in have) for w in words):
+                return clause
+    asked = _content(question)  # the asked object usually ends the question: it must be named, and later
+    if not asked:  # words weigh more
+        return None
+    scored = []
+    for i, clause in enumerate(clauses):
+        have = _content(clause)
+        hits = [k for k, w in enumerate(asked) if any(_same_word(w, h) for h in have)]
+        if len(asked) - 1 in hits:
+            scored.append((sum(1 + k / len(asked) for k in hits), -i, clause))
+    return max(scored)[2] if scored else None
+
+
+def _yes_no_in_context(body: str, question: str = "", label: str = "") -> str | None:
+    """"yes", "no" or None (see the module docstring, rule 3)."""
+    lead = _LEADING.match(body)
+    if lead:
+        return "yes" if lead.group("yes") else "no"
+    if question or label:
+        clauses = [c.strip() for c in _CLAUSE.split(body) if c and c.strip()]
+        clause = _subject_clause(clauses, question, label)
+        if clause is not None:
+            return "no" if _NEGATION.search(clause) else "yes"
+    match = _YES_NO.search(body)
+    return None if match is None else ("yes" if match.group("yes") else "no")
 
 
 def expected_calibration_error(
@@ -120,7 +184,7 @@ def _chosen(row) -> str | None:
     """Parsed choice; a blank prediction with option_probs (likelihood-only answering) takes the argmax."""
     if not row.prediction.strip() and row.option_probs:
         return max(row.option_probs, key=row.option_probs.get)
-    return parse_choice(row.prediction, row.choices)
+    return parse_choice(row.prediction, row.choices, row.question, str(row.extra.get("label") or ""))
 
 
 def closed_metrics(rows: Sequence, n_bins: int = 10) -> dict:

@@ -96,6 +96,19 @@ class OptimSpec:
 
 
 @dataclass
+class EvalSpec:
+    """Loss on held-out items every ``steps`` optimizer steps (``metrics.jsonl``: ``eval_loss``, and the loss
+    plot); with ``keep_best`` the stage's final model is the checkpoint with the best ``metric`` (the HF
+    Trainer's ``load_best_model_at_end``; checkpoints are then saved every ``steps`` as well)."""
+    steps: int = 0  # 0: no evaluation
+    split: str = "valid"
+    max_items: int | None = 64  # seeded sample of the split's items of the stage's tasks
+    keep_best: bool = False
+    metric: str = "eval_loss"
+    greater_is_better: bool = False
+
+
+@dataclass
 class StageSpec:
     data: DataSpec = field(default_factory=DataSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)
@@ -118,6 +131,7 @@ class TrainConfig:
     logging_steps: int = 1
     deepspeed: str | None = None
     pooling_stride: int = 1
+    eval: EvalSpec = field(default_factory=EvalSpec)
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
     llm: LLMSpec = field(default_factory=LLMSpec)
     lora: LoraSpec = field(default_factory=LoraSpec)
@@ -134,6 +148,8 @@ class TrainConfig:
             raise ConfigError(f"pooling_stride must be >= 1, got {self.pooling_stride}")
         if self.moe.num_experts and not 1 <= self.moe.top_k <= self.moe.num_experts:
             raise ConfigError(f"moe.top_k={self.moe.top_k} must be in [1, moe.num_experts={self.moe.num_experts}]")
+        if self.eval.steps < 0 or (self.eval.keep_best and self.eval.steps == 0):
+            raise ConfigError(f"eval.steps must be >= 0 and > 0 with eval.keep_best, got {self.eval.steps}")
         for n in (0, 1, 2):
             st = self.stage(n)
             if not 0.0 <= st.structure_dropout <= 1.0:

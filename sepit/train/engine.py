@@ -37,10 +37,23 @@ class SepitTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
         loss = outputs["loss"]
-        for key, value in outputs.items():
+        for key, value in (outputs.items() if model.training else ()):  # evaluation: eval_loss only
             if key != "loss" and key.endswith("loss") and torch.is_tensor(value) and value.numel() == 1:
                 self._components[key].append(float(value.detach()))
         return (loss, outputs) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """Evaluation is the loss alone, for every stage (the stage-0 model takes no ``labels``)."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach().mean(), None, None
+
+    def _load_best_model(self) -> None:
+        """``load_best_model_at_end`` through the same strict reload as a resume (legacy LayerNorm names)."""
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            return super()._load_best_model()
+        self._load_from_checkpoint(self.state.best_model_checkpoint)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._components:
@@ -116,7 +129,14 @@ def training_arguments(cfg: TrainConfig, optim: OptimSpec, output_dir: Path) -> 
         train_sampling_strategy="group_by_length" if optim.length_grouping else "random",
         length_column_name="length",
         logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps,
+        save_steps=cfg.eval.steps if cfg.eval.keep_best else cfg.save_steps,
+        eval_strategy="steps" if cfg.eval.steps else "no",
+        eval_steps=cfg.eval.steps or None,
+        per_device_eval_batch_size=optim.batch_size,
+        prediction_loss_only=True,
+        load_best_model_at_end=cfg.eval.keep_best,
+        metric_for_best_model=cfg.eval.metric if cfg.eval.keep_best else None,
+        greater_is_better=cfg.eval.greater_is_better if cfg.eval.keep_best else None,
         save_total_limit=cfg.save_total_limit,
         seed=cfg.seed,
         data_seed=cfg.seed,

@@ -50,6 +50,7 @@ def train_stage(cfg: TrainConfig, stage: int, *, resume: bool = False, overwrite
     plan = _plan(cfg, stage, init_from)  # every config/data/model error surfaces here, before training
     args = training_arguments(cfg, cfg.stage(stage).optim, out / "checkpoints")
     trainer = SepitTrainer(model=plan.model, args=args, train_dataset=plan.rows, data_collator=plan.collator,
+                           eval_dataset=eval_rows(cfg, stage) if cfg.eval.steps else None,
                            param_groups=plan.groups, save_extra=plan.save_extra,
                            callbacks=[JsonlLogger(out / "metrics.jsonl"), *(callbacks or [])])
     started = time.time()
@@ -60,6 +61,20 @@ def train_stage(cfg: TrainConfig, stage: int, *, resume: bool = False, overwrite
         _finish(cfg, stage, plan, out, result, time.time() - started,
                 {"world_size": trainer.args.world_size, "engine": engine})
     return cfg.model_dir(stage)
+
+
+def eval_rows(cfg: TrainConfig, stage: int):
+    """Held-out rows for the eval loss: the stage's data spec on ``cfg.eval.split``, ``cfg.eval.max_items``."""
+    from dataclasses import replace
+
+    from sepit.data.store import DatasetStore
+    from sepit.train.data import instruction_items, protein_items
+
+    spec = replace(cfg.stage(stage).data, split=cfg.eval.split, max_items=cfg.eval.max_items)
+    store = DatasetStore(cfg.dataset_dir(stage))
+    if stage == 0:
+        return protein_items(store, spec, cfg.seed)
+    return instruction_items(store, spec, cfg.seed, cfg.pooling_stride)
 
 
 def _finish(cfg: TrainConfig, stage: int, plan, out: Path, result, seconds: float, run_info: dict) -> None:

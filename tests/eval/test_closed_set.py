@@ -66,3 +66,30 @@ def test_closed_metrics_counts_unparsed_as_wrong():
     # bins: 0.9 correct (|1-0.9|), 0.7 wrong (|0-0.7|), 0.8 correct (|1-0.8|), one item per bin
     assert out["ece"] == pytest.approx((0.1 + 0.7 + 0.2) / 3)
     assert sum(b["count"] for b in out["reliability"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "expected"),
+    [
+        ("It binds heme, not iron.", "Does this protein bind heme?", "yes"),
+        ("It binds iron, not heme.", "Does this protein bind heme?", "no"),
+        ("It binds iron but not heme.", "Does this protein bind heme?", "no"),
+        ("It does not bind heme.", "Does this protein bind heme?", "no"),
+        ("It binds heme.", "Does this protein bind heme?", "yes"),  # affirmative clause naming heme
+        ("It lacks heme; it binds iron.", "Does this protein bind heme?", "no"),
+        ("It binds iron.", "Does this protein bind heme?", None),  # never names heme: unparsed
+        ("No, although it binds heme.", "Does this protein bind heme?", "no"),  # a leading answer decides
+        ("Found in the cytoplasm, not in the nucleus.", "Is this protein located in the Nucleus?", "no"),
+        ("Found in the cytoplasm, not in the nucleus.", "Is this protein located in the Cytoplasm?", "yes"),
+        ("It has no kinase activity but binds ATP.",
+         "Is 'protein kinase activity' a molecular function of this protein?", "no"),  # quoted term
+    ],
+)
+def test_yes_no_negation_in_context(text, question, expected):
+    assert parse_choice(text, ["yes", "no"], question) == expected
+
+
+def test_closed_metrics_reads_negation_with_the_question():
+    row = Prediction(id="1", accession="P1", task="closed", category="heme", question="Does it bind heme?",
+                     answer="yes", prediction="It binds heme, not iron.", model="m", choices=("yes", "no"))
+    assert closed_metrics([row])["accuracy"] == 1.0  # the first cue alone ("not") would have said no

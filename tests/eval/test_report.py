@@ -77,3 +77,29 @@ def test_report_tiny_run(tmp_path, capsys):
     for png in ("open_rougeL_per_category.png", "closed_accuracy_per_category.png", "reliability.png"):
         assert (out / png).stat().st_size > 1000
     assert main(["eval", "--predictions", str(a), "--out", str(out), "--no-bertscore"]) == 2  # exists
+
+
+def test_naive_baseline_and_full_report_on_real_data(tiny_store_dir, tmp_path):
+    """`sepit baseline naive` + `sepit eval --data` on a real built dataset: naive row, intervals, identity
+    bins (table and plot), ontology tables and the plain statement of where sepit loses."""
+    naive = tmp_path / "naive.jsonl"
+    assert main(["baseline", "naive", "--data", str(tiny_store_dir), "--out", str(naive)]) == 0
+    rows = [json.loads(line) for line in naive.read_text().splitlines()]
+    sepit_rows = [{**{k: v for k, v in r.items() if k != "term_scores"}, "model": "sepit",
+                   "prediction": "I do not know."} for r in rows]  # a hopeless model
+    ours = _write(tmp_path / "sepit.jsonl", sepit_rows)
+    out, identity = tmp_path / "report", tmp_path / "identity.json"
+    assert main(["eval", "--predictions", str(naive), str(ours), "--out", str(out), "--data", str(tiny_store_dir),
+                 "--identity", str(identity), "--no-bertscore", "--no-meteor", "--no-paper-bleu",
+                 "--bootstrap", "50"]) == 0
+    report = (out / "report.md").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert identity.is_file() and (out / "metrics_per_identity_bin.png").stat().st_size > 1000
+    assert "| naive |" in report and "## Per identity bin" in report and "## Headline numbers" in report
+    assert "sepit loses on closed accuracy" in report
+    naive_m = metrics["models"]["naive"]
+    assert sum(b["n_closed"] + b["n_open"] for b in naive_m["bins"].values()) == len(rows)
+    assert len(naive_m["closed"]["accuracy_ci95"]) == 2
+    go = metrics["models"]["sepit"].get("ontology", {}).get("go", {})
+    for aspect in go.values():  # "I do not know" maps to no GO term: counted, never dropped
+        assert aspect["unmapped_predictions"] == aspect["n_items"] and aspect["fmax"] == 0.0

@@ -1,0 +1,102 @@
+"""`sepit bench deeploc`: unknown labels refused, leakage removed and counted, neighbours copied below the
+identity threshold only (constructed sequences, real MMseqs2)."""
+
+import json
+import random
+import shutil
+
+import pytest
+
+from sepit.cli import main
+from sepit.errors import InputFormatError
+from sepit.eval.bench import read_deeploc
+
+AA = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def _seq(rng, n=150):
+    return "".join(rng.choice(AA) for _ in range(n))
+
+
+def _mutate(seq, rng, fraction):
+    s = list(seq)
+    for pos in rng.sample(range(len(s)), int(fraction * len(s))):
+        s[pos] = rng.choice([a for a in AA if a != s[pos]])
+    return "".join(s)
+
+
+def _fasta(path, records):
+    path.write_text("".join(f">{acc} {label} test\n{seq}\n" for acc, label, seq in records))
+    return path
+
+
+def test_unknown_label_is_refused(tmp_path):
+    path = _fasta(tmp_path / "bad.fasta", [("P1", "Nucleus-U", "MKV"), ("P2", "Moon-S", "MKV")])
+    with pytest.raises(InputFormatError, match=r"bad\.fasta:3: unknown DeepLoc location 'Moon'"):
+        read_deeploc(path)
+
+
+@pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
+def test_leakage_removed_and_counted(tmp_path):
+    rng = random.Random(0)
+    t1, t2 = _seq(rng), _seq(rng)
+    test = _fasta(tmp_path / "test.fasta", [("T1", "Nucleus-U", t1), ("T2", "Plastid-M", t2)])
+    ref = _fasta(tmp_path / "ref.fasta", [
+        ("T1", "Nucleus-U", t1),  # the benchmark protein itself
+        ("H1", "Nucleus-U", _mutate(t1, rng, 0.02)),  # a 98% homolog of T1: removed
+        ("N2", "Mitochondrion-M", _mutate(t2, rng, 0.1)),  # 90% to T2, under the 0.95 threshold: copied
+        *[(f"C{i}", "Cytoplasm-S", _seq(rng)) for i in range(3)],  # unrelated; the majority class
+    ])
+    out = tmp_path / "res"
+    assert main(["bench", "deeploc", "--test", str(test), "--reference", str(ref), "--identity", "0.95",
+                 "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    leak = results["leakage"]
+    assert (leak["same_accession"], leak["homologs"], leak["kept"]) == (1, 1, 4)
+    rows = {(r["model"], r["id"]): r for r in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())}
+    assert rows[("naive", "T1")]["prediction"] == "Cytoplasm"
+    assert rows[("nearest-neighbour", "T2")]["prediction"] == "Mitochondrion"
+    assert rows[("nearest-neighbour", "T2")]["identity"] == pytest.approx(0.9, abs=0.01)
+    assert rows[("nearest-neighbour", "T1")]["identity"] is None  # its homologs are gone: the naive answer
+    assert results["models"]["nearest-neighbour"]["accuracy"] == 0.0 and leak["nn_fallback_to_naive"] == 1
+
+
+def test_unknown_reference_labels_can_be_dropped_and_counted(tmp_path):
+    path = _fasta(tmp_path / "ref.fasta", [("P1", "Nucleus-U", "MKV"), ("P2", "Cytoplasm-Nucleus-U", "MKL")])
+    dropped = []
+    assert [r.accession for r in read_deeploc(path, dropped)] == ["P1"] and dropped == ["P2"]
+
+
+@pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
+def test_temporal_holdout_by_hand(tmp_path):
+    """Reference R1 (98% to test T1, removed as a homolog), R2 (80% to T2, kept at threshold 0.9), R3 unrelated;
+    T0 is in both releases (not a test protein)."""
+    from sepit.data.go import GeneOntology
+    from sepit.eval.temporal import temporal_benchmark
+    from tests.eval.test_ontology import OBO
+
+    rng = random.Random(1)
+    t1, t2, t0 = _seq(rng), _seq(rng), _seq(rng)
+    header = ("Entry\tOrganism\tSequence\tGene Ontology (molecular function)\tGene Ontology (biological process)\t"
+              "Gene Ontology (cellular component)\n")
+    ref = tmp_path / "ref.tsv"
+    ref.write_text(header + "".join(f"{a}\t\t{s}\t{mf}\t\t\n" for a, s, mf in [
+        ("T0", t0, "x [GO:0000003]"), ("R1", _mutate(t1, rng, 0.02), "alpha gamma binding [GO:0000004]"),
+        ("R2", _mutate(t2, rng, 0.2), "alpha binding [GO:0000002]; old [GO:9999999]"),
+        ("R3", _seq(rng), "beta activity [GO:0000003]")]))
+    test = tmp_path / "test.tsv"
+    test.write_text(header + "".join(f"{a}\t\t{s}\t{mf}\t\t\n" for a, s, mf in [
+        ("T0", t0, "beta activity [GO:0000003]"), ("T1", t1, "alpha gamma binding [GO:0000004]"),
+        ("T2", t2, "alpha binding [GO:0000002]")]))
+    obo = tmp_path / "mini.obo"
+    obo.write_text(OBO)
+    out = temporal_benchmark(ref, test, GeneOntology.load(obo), identity=0.9, bootstrap=0)
+    leak = out["leakage"]
+    assert (leak["test"], leak["homologs"], leak["test_in_reference"]) == (2, 1, 1)
+    mf = out["aspects"]["MF"]
+    # naive over the kept reference {T0: B, R2: A, R3: B}: B 2/3, A 1/3. T1 true {C, A}, T2 true {A}.
+    # t <= 1/3: {A, B} for both: P (1/2 + 1/2) / 2, R (1/2 + 1) / 2 = 0.75 -> F = 0.6; t > 1/3: {B}: F 0
+    assert mf["naive"]["fmax"] == pytest.approx(0.6)
+    # nearest neighbour: T2 <- R2 (A at ~0.8): P 1, R (0 + 1) / 2 -> F = 2/3 ; T1 has no remaining hit
+    assert mf["nearest-neighbour"]["fmax"] == pytest.approx(2 / 3) and mf["nearest-neighbour"]["coverage"] == 0.5
+    assert out["unknown_go_ids"] == {"distinct": 1, "occurrences": 1}
