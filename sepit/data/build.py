@@ -38,15 +38,14 @@ from sepit.config import save_config
 from sepit.data.annotations import closed_labels
 from sepit.data.go import GeneOntology
 from sepit.data.instructions import InstructionConfig, make_instructions
-from sepit.data.matching import StructureFinder
+from sepit.data.matching import StructureFinder, parse_structure
 from sepit.data.records import ProteinRecord
 from sepit.data.splits import homology_split_report, random_split
 from sepit.data.store import ArrowPartWriter, read_part, write_store_parts
-from sepit.data.structure import structure_for_sequence
 from sepit.data.summary import BuildStats
 from sepit.data.tsv import parse_tsv
 from sepit.data.uniprot import parse_flatfile
-from sepit.errors import ConfigError, InputFormatError, StructureError
+from sepit.errors import ConfigError, InputFormatError
 from sepit.io_utils import atomic_dir, atomic_file, open_text
 
 
@@ -140,21 +139,6 @@ def scan_inputs(paths: list[str], skips: SkipLog, progress: bool) -> tuple[dict[
 
     pools["ec_class"] = set(EC_CLASSES.values())
     return sequences, {k: sorted(v) for k, v in pools.items()}
-
-
-def parse_structure(task: tuple[str, str, list], min_identity: float) -> tuple:
-    """One protein's structure (runs in a worker process): ``task`` = (accession, sequence, candidates);
-    returns (coords [L,3] or None, pLDDT [L] or None, source, [(file, reason) of candidates that failed])."""
-    accession, sequence, candidates = task
-    failures = []
-    for cand in candidates:
-        try:
-            res = structure_for_sequence(cand.path, sequence, chain=cand.chain, min_identity=min_identity)
-        except StructureError as err:
-            failures.append((str(cand.path), str(err).split(": ", 1)[-1]))
-            continue
-        return res.coords_L3, res.plddt_L, cand.source(res.chain), failures
-    return None, None, "", failures
 
 
 def protein_rows(batch: list[ProteinRecord], finder: StructureFinder | None, cfg: BuildConfig, skips: SkipLog,

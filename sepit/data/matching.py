@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sepit.data.records import ProteinRecord
-from sepit.data.structure import AF_NAME, StructureSource, TarMember
-from sepit.errors import InputFormatError
+from sepit.data.structure import AF_NAME, StructureSource, TarMember, structure_for_sequence
+from sepit.errors import InputFormatError, StructureError
 from sepit.io_utils import open_text
 
 STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".pdb.gz", ".ent.gz", ".cif.gz", ".mmcif.gz")
@@ -131,6 +131,22 @@ class StructureFinder:
         for cand in out:
             unique.setdefault(cand.path, cand)
         return list(unique.values())
+
+
+def parse_structure(task: tuple[str, str, list[StructureCandidate]], min_identity: float) -> tuple:
+    """One protein's structure (run in a worker process by the build): ``task`` = (accession, sequence,
+    candidates); returns (coords [L,3] or None, pLDDT [L] or None, structure_source, [(file, reason) of the
+    candidates tried before that failed]). The first candidate that reads and aligns wins."""
+    _, sequence, candidates = task
+    failures = []
+    for cand in candidates:
+        try:
+            res = structure_for_sequence(cand.path, sequence, chain=cand.chain, min_identity=min_identity)
+        except StructureError as err:
+            failures.append((str(cand.path), str(err).split(": ", 1)[-1]))
+            continue
+        return res.coords_L3, res.plddt_L, cand.source(res.chain), failures
+    return None, None, "", failures
 
 
 def _stem(path: StructureSource) -> str:
