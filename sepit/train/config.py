@@ -103,6 +103,9 @@ class TrainConfig:
     save_steps: int = 50
     save_total_limit: int = 2
     logging_steps: int = 1
+    # DataLoader worker processes (the store is memory-mapped, shared by fork); 0 keeps the collator in the
+    # training process, where structure dropout draws from the RNG that checkpoints save (exact resume)
+    dataloader_workers: int = 0
     deepspeed: str | None = None
     pooling_stride: int = 1
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
@@ -116,6 +119,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.pooling_stride < 1:
             raise ConfigError(f"pooling_stride must be >= 1, got {self.pooling_stride}")
+        if self.dataloader_workers < 0:
+            raise ConfigError(f"dataloader_workers must be >= 0, got {self.dataloader_workers}")
         if self.moe.num_experts and not 1 <= self.moe.top_k <= self.moe.num_experts:
             raise ConfigError(f"moe.top_k={self.moe.top_k} must be in [1, moe.num_experts={self.moe.num_experts}]")
         for n in (0, 1, 2):

@@ -160,3 +160,16 @@ def test_split_at_scale_reports_clusters_and_the_exact_sample_check(monkeypatch)
         assert len({split[f"F{f}M{m}"] for m in range(4)}) == 1
     assert homology_split_report(seqs, 0.3, (0.5, 0.17, 0.33), seed=1, method="mmseqs",
                                  check_sample=5)[1]["exact_check"]["examples"] == report["exact_check"]["examples"]
+
+
+def test_training_reads_with_dataloader_workers(tmp_path):
+    from sepit.errors import ConfigError
+    from sepit.train.config import TrainConfig
+    from sepit.train.engine import training_arguments
+
+    cfg = TrainConfig(dataloader_workers=2)
+    args = training_arguments(cfg, cfg.stage2.optim, tmp_path)
+    assert args.dataloader_num_workers == 2 and args.dataloader_persistent_workers
+    assert training_arguments(TrainConfig(), cfg.stage2.optim, tmp_path).dataloader_num_workers == 0
+    with pytest.raises(ConfigError, match="dataloader_workers"):
+        TrainConfig(dataloader_workers=-1)
