@@ -74,8 +74,11 @@ def homology_split_report(sequences: dict[str, str], identity: float = 0.3,
     report: dict = {"method": method}
     split = assign_clusters(_components(nodes, pairs), fractions, seed)
     if method == "mmseqs" and verify:
-        split, pairs, report["search_repairs"] = _repair(nodes, pairs, fractions, seed, _SearchCheck(
-            sequences, identity, threads).missed)
+        check = _SearchCheck(sequences, identity, threads)
+        try:
+            split, pairs, report["search_repairs"] = _repair(nodes, pairs, fractions, seed, check.missed)
+        finally:
+            check.close()
         held, train = _sides(split)
         if len(held) * len(train) <= EXACT_VERIFY_MAX:
             split, pairs, report["exact_repairs"] = _repair(
@@ -116,6 +119,8 @@ class _SearchCheck:
         self.sequences, self.identity, self.threads = sequences, identity, threads
         self.index = {a: i for i, a in enumerate(sequences)}
         self.links: dict[str, list[str]] = {}
+        self._db: Path | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
 
     def missed(self, split: dict[str, str]) -> list[tuple[str, str]]:
         held, _ = _sides(split)
@@ -128,15 +133,20 @@ class _SearchCheck:
         accs = list(self.sequences)
         for acc in queries:
             self.links[acc] = []
-        with tempfile.TemporaryDirectory(prefix="sepit-check-") as tmp:
-            fasta = Path(tmp) / "all.fasta"
+        if self._db is None:  # all proteins, made once for every round
+            self._tmp = tempfile.TemporaryDirectory(prefix="sepit-check-")
+            fasta = Path(self._tmp.name) / "all.fasta"
             write_fasta(fasta, ((str(i), s) for i, s in enumerate(self.sequences.values())))
-            db = create_db(fasta, Path(tmp) / "all")
-            hits = mmseqs_topk(((str(self.index[a]), self.sequences[a]) for a in queries), db, k=1000,
-                               sensitivity=SEARCH_SENSITIVITY, max_seqs=1000, threads=self.threads)
-            for q, rows in hits:
-                self.links[accs[int(q)]] = [accs[int(h.target)] for h in rows
-                                            if h.target != q and h.identity >= self.identity]
+            self._db = create_db(fasta, Path(self._tmp.name) / "all")
+        hits = mmseqs_topk(((str(self.index[a]), self.sequences[a]) for a in queries), self._db, k=1000,
+                           sensitivity=SEARCH_SENSITIVITY, max_seqs=1000, threads=self.threads)
+        for q, rows in hits:
+            self.links[accs[int(q)]] = [accs[int(h.target)] for h in rows
+                                        if h.target != q and h.identity >= self.identity]
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
 
 def exact_sample_check(sequences: dict[str, str], split: dict[str, str], identity: float, sample: int = 1000,

@@ -158,8 +158,6 @@ def test_split_at_scale_reports_clusters_and_the_exact_sample_check(monkeypatch)
     assert report["search_repairs"]["rounds"] >= 1 and "exact_repairs" not in report
     for f in range(6):
         assert len({split[f"F{f}M{m}"] for m in range(4)}) == 1
-    assert homology_split_report(seqs, 0.3, (0.5, 0.17, 0.33), seed=1, method="mmseqs",
-                                 check_sample=5)[1]["exact_check"]["examples"] == report["exact_check"]["examples"]
 
 
 def test_training_reads_with_dataloader_workers(tmp_path):
