@@ -311,31 +311,44 @@ def main() -> None:
     ap.add_argument("--load-items", type=int, default=20000)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sepit-scale")
     ap.add_argument("--shared-load", action="store_true", help="mark times as measured under shared load")
+    ap.add_argument("--skip-existing", action="store_true",
+                    help="do not rebuild a size whose result and dataset folder are already there")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "scale.json"
     res = json.loads(path.read_text()) if path.is_file() else {}
     res.update(threads=args.threads, shared_load=args.shared_load)
-    save = lambda: path.write_text(json.dumps(res, indent=1) + "\n")  # noqa: E731
+
+    def save(key: str, value, size: int | None = None) -> None:
+        """Merge into the results file as it is now (another run of this script may be writing other parts)."""
+        current = json.loads(path.read_text()) if path.is_file() else {}
+        current.update(threads=args.threads, shared_load=args.shared_load)
+        if size is None:
+            current[key] = value
+        else:
+            current.setdefault(key, {})[str(size)] = value
+        path.write_text(json.dumps(current, indent=1) + "\n")
+        res.clear()
+        res.update(current)
+
     for size in args.sizes if "build" in args.parts else []:
-        res.setdefault("build", {})[str(size)] = bench_build(args, size, args.work)
-        res["build"][str(size)].pop("output", None)
-        print(f"build {size}: {res['build'][str(size)]}", flush=True)
-        save()
-    res["growth"] = growth(res.get("build", {}))
+        if args.skip_existing and str(size) in res.get("build", {}) and (args.work / f"ds{size}").is_dir():
+            continue
+        result = bench_build(args, size, args.work)
+        result.pop("output", None)
+        print(f"build {size}: {result}", flush=True)
+        save("build", result, size)
+    save("growth", growth(res.get("build", {})))
     if "structures" in args.parts:
-        res["structures"] = bench_structures(args, args.work)
+        save("structures", bench_structures(args, args.work))
         print(f"structures: {res['structures']}", flush=True)
-        save()
     if "nn" in args.parts:
-        res["nn"] = bench_nn(args, max(args.sizes), args.work)
+        save("nn", bench_nn(args, max(args.sizes), args.work))
         print(f"nn: {res['nn']}", flush=True)
-        save()
     if "loading" in args.parts:
-        res["loading"] = {str(s): bench_loading(args, s, args.work) for s in (min(args.sizes), max(args.sizes))}
+        save("loading", {str(s): bench_loading(args, s, args.work) for s in (min(args.sizes), max(args.sizes))})
         print(f"loading: {res['loading']}", flush=True)
-    save()
     text = markdown(res)
     (RESULTS / "scale.md").write_text(text + "\n")
     sys.path.insert(0, str(Path(__file__).parent))
