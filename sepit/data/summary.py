@@ -105,7 +105,9 @@ def _split_report(report: dict) -> list[str]:
     check = report.get("exact_check")
     if check:
         lines.append(f"exact check of {check['sampled']} held-out proteins vs {check['against_training']} training"
-                     f" ones: {check['above_threshold']} above the threshold")
+                     f" ones: {check['above_threshold']} above the threshold"
+                     + "".join(f", {v} vs training proteins of {k.split('_vs_')[1].replace('_', ' ')}"
+                               for k, v in check.items() if k.startswith("above_threshold_vs_")))
     return lines
 
 

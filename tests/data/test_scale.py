@@ -144,6 +144,10 @@ def test_exact_sample_check_finds_leaks_of_a_bad_split():
     assert report["sampled"] == 3 and report["above_threshold"] == 3 and report["against_training"] == 12
     good = {a: ("test" if a.startswith("F0") else "train") for a in seqs}
     assert exact_sample_check(seqs, good, 0.3, sample=10)["above_threshold"] == 0
+    seqs["PEPT"], good["PEPT"] = "SVTP", "train"  # a 4-residue peptide: >= 30% of its length matches anything
+    report = exact_sample_check(seqs, good, 0.3, sample=10)
+    assert report["above_threshold"] >= 1 and report["above_threshold_vs_30aa_or_longer"] == 0
+    assert {e["train"] for e in report["examples"]} == {"PEPT"} and report["examples"][0]["train_length"] == 4
 
 
 @needs_mmseqs
