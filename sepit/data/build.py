@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
+import resource
 import shutil
 import sys
 import time
@@ -226,6 +227,7 @@ def build_dataset(cfg: BuildConfig) -> dict:
         write_store_parts(tmp, partial_work.parts(), tmp / "_instructions.arrow", summary)
         timings["write"] = time.perf_counter() - clock
         summary["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+        summary["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # sepit only
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         save_config(cfg, tmp / "build.yaml")
     partial_work.finish()
