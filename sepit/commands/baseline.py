@@ -30,6 +30,10 @@ def register(subparsers) -> None:
     )
     nn.add_argument("--name", default="nearest-neighbour", help="model name in the report")
     nn.add_argument("--threads", type=int, default=1, help="alignment threads")
+    nn.add_argument("--search", choices=["auto", "opal", "mmseqs"], default="auto",
+                    help="opal: exhaustive Smith-Waterman; mmseqs: MMseqs2, top-k streamed (auto: mmseqs from"
+                         " 20000 training proteins)")
+    nn.add_argument("--top-k", type=int, default=50, help="neighbours kept per test protein")
     nn.set_defaults(func=run_nn)
     llm = kinds.add_parser("llm", help="the LLM alone, without protein input (text prior)")
     _common(llm)
@@ -69,7 +73,7 @@ def run_nn(args: argparse.Namespace) -> int:
     test, test_seqs = load_split(args.data, args.split)
     rows = nearest_neighbour_predictions(
         train, train_seqs, _limit(test, args.limit), test_seqs, model=args.name, threads=args.threads,
-        train_labels=load_labels(args.data, train_seqs),
+        train_labels=load_labels(args.data, train_seqs), search=args.search, top_k=args.top_k,
     )
     write_predictions(rows, args.out)
     print(f"wrote {len(rows)} predictions to {args.out}")

@@ -21,8 +21,9 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", nargs="+", required=True, metavar="FILE",
                    help="Swiss-Prot flat files (.dat/.dat.gz) and/or UniProt TSV exports (.tsv/.tsv.gz), mixed")
     p.add_argument("--out", required=True, metavar="DIR", help="output dataset folder")
-    p.add_argument("--structures", metavar="DIR", help="folder searched (recursively) for AlphaFold models"
-                   " named by accession and PDB/mmCIF files named by PDB id")
+    p.add_argument("--structures", metavar="DIR|TAR", help="folder searched (recursively) for AlphaFold models"
+                   " named by accession and PDB/mmCIF files named by PDB id, or an uncompressed .tar of such files"
+                   " (the AlphaFold DB Swiss-Prot tarball of .pdb.gz/.cif.gz), read in place")
     p.add_argument("--structure-index", metavar="FILE", help="TSV with columns accession, file[, chain]"
                    " (file relative to the index's folder or to --structures)")
     p.add_argument("--split", choices=["homology", "random"], default="homology",
@@ -34,15 +35,24 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cluster-method", choices=["auto", "mmseqs", "opal"], default="auto",
                    help="pair search: mmseqs (fast), opal (exhaustive, in-process), "
                         "auto (opal up to 2000 proteins, else mmseqs)")
+    p.add_argument("--coverage", type=float, default=0.8,
+                   help="MMseqs2 clustering: share of both sequences an alignment must cover")
     p.add_argument("--no-verify-split", action="store_true",
-                   help="after an MMseqs2 search, skip the exact check (pyopal, held-out vs training proteins, "
-                        "about 0.16 n^2 alignments) that repairs pairs MMseqs2 missed")
+                   help="after MMseqs2 clustering, skip the checks that repair pairs it missed: a sensitive MMseqs2"
+                        " search of held-out vs all proteins, then (up to a few thousand proteins) an exact pyopal"
+                        " alignment of every held-out protein with every training one")
+    p.add_argument("--split-check-sample", type=int, default=1000, metavar="N",
+                   help="at scale, report how many of N random held-out proteins reach the threshold to any"
+                        " training protein by exact alignment (pyopal; costs N x training-set alignments)")
     p.add_argument("--seed", type=int, default=0, help="seed of splits, phrasings and negatives")
     p.add_argument("--min-structure-identity", type=float, default=0.9,
                    help="reject a structure whose chain aligns below this identity to the protein")
     p.add_argument("--yes-no-pairs", type=int, default=1, help="yes+no question pairs per protein and category")
     p.add_argument("--num-choices", type=int, default=4, help="options per multiple-choice question")
-    p.add_argument("--threads", type=int, default=1, help="threads for alignments")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for MMseqs2/pyopal and processes for structure parsing")
+    p.add_argument("--batch-size", type=int, default=2000,
+                   help="proteins per streamed batch (memory of the build grows with it, not with the input)")
     p.add_argument("--go-ontology", metavar="FILE", default=None,
                    help="GO graph (go-basic.obo[.gz] or GO.db's GO.sqlite): GO 'no' answers and distractors then "
                         "avoid ancestors of the protein's terms (default: $SEPIT_GO or the copy installed by "
@@ -82,10 +92,12 @@ def _build(args: argparse.Namespace) -> int:
 
     cfg = BuildConfig(
         inputs=list(args.input), out=args.out, structures=args.structures, structure_index=args.structure_index,
-        split=args.split, identity=args.identity, fractions=list(args.fractions), cluster_method=args.cluster_method,
+        split=args.split, identity=args.identity, coverage=args.coverage, fractions=list(args.fractions),
+        cluster_method=args.cluster_method,
         seed=args.seed, min_structure_identity=args.min_structure_identity, yes_no_pairs=args.yes_no_pairs,
         num_choices=args.num_choices, threads=args.threads, overwrite=args.overwrite, progress=not args.no_progress,
-        go_ontology=default_go_ontology(args.go_ontology), verify_split=not args.no_verify_split)
+        go_ontology=default_go_ontology(args.go_ontology), verify_split=not args.no_verify_split,
+        split_check_sample=args.split_check_sample, batch_size=args.batch_size)
     print(format_summary(build_dataset(cfg)))
     print(f"written: {args.out}")
     return 0

@@ -9,23 +9,32 @@ Smith-Waterman alignment (BLOSUM62, gap open 11, extend 1) divided by the length
 (MMseqs2 ``--seq-id-mode 1``). Normalising by the shorter length (not by alignment length) keeps short,
 insignificant local hits from linking unrelated proteins.
 
-Pairs come from MMseqs2 (``mmseqs easy-search``, all against all; fast, but its prefilter and its own
-alignments can miss a few pairs) or from an exhaustive in-process search with pyopal (exact, O(n^2): for a few
-thousand proteins). After an MMseqs2 search the split is verified exactly: every held-out (valid/test) protein
-is aligned with pyopal to every training protein (about 0.16 n^2 alignments), missed pairs join the graph and
-the clusters are reassigned, until no held-out protein reaches the threshold to a training protein.
+Links come from an exhaustive in-process search with pyopal (exact, O(n^2): for a few thousand proteins) or,
+at scale, from MMseqs2 clustering (``mmseqs cluster`` at the identity threshold and a coverage threshold,
+``--seq-id-mode 1``). MMseqs2 can miss pairs, so with ``verify`` the split is then checked and repaired:
+
+1. held-out (valid/test) proteins are searched against all proteins with ``mmseqs search`` at high sensitivity
+   (-s 7.5); pairs at or above the threshold that cross to a training protein join the graph and the clusters
+   are reassigned, until none is found (each protein is searched once, when it first lands on a held-out side);
+2. when it is affordable (at most ``EXACT_VERIFY_MAX`` alignments, a few thousand proteins), every held-out
+   protein is aligned exactly with pyopal to every training protein and repaired the same way; otherwise an
+   exact check of a random sample of held-out proteins against all training proteins is *reported*
+   (:func:`exact_sample_check`: how many reach the threshold), together with the largest cluster's share.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import shutil
-import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyopal
 
+from sepit.data.search import create_db, mmseqs_topk, run_mmseqs, write_fasta
 from sepit.errors import SepitError
 
 SPLITS = ("train", "valid", "test")
@@ -40,25 +49,144 @@ def random_split(accessions: list[str], fractions: tuple[float, float, float] = 
 
 MAX_VERIFY_ROUNDS = 20
 AUTO_OPAL_MAX = 2000  # method "auto": exhaustive pyopal up to this many proteins
+EXACT_VERIFY_MAX = 2_000_000  # held-out x training alignments: exact full verification up to this many
+SEARCH_SENSITIVITY = 7.5
+CHECK_MIN_LENGTH = 30  # the exact check also reports hits to training proteins of at least this many residues:
+# with identity over the shorter length, a peptide of a few residues reaches the threshold against almost anything
 
 
 def homology_split(sequences: dict[str, str], identity: float = 0.3,
                    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
-                   method: str = "auto", threads: int = 1, verify: bool = True) -> dict[str, str]:
+                   method: str = "auto", threads: int = 1, verify: bool = True,
+                   coverage: float = 0.8) -> dict[str, str]:
     """Each accession -> split, whole clusters (identity >= ``identity``) on one side; with a heuristic
-    search (MMseqs2) and ``verify``, checked exactly and repaired (module docstring)."""
+    search (MMseqs2) and ``verify``, checked and repaired (module docstring)."""
+    return homology_split_report(sequences, identity, fractions, seed, method, threads, verify, coverage)[0]
+
+
+def homology_split_report(sequences: dict[str, str], identity: float = 0.3,
+                          fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
+                          method: str = "auto", threads: int = 1, verify: bool = True, coverage: float = 0.8,
+                          check_sample: int = 1000) -> tuple[dict[str, str], dict]:
+    """:func:`homology_split` and a report: method, clusters, largest cluster's share, repairs and (MMseqs2
+    at scale) the exact sample check."""
     method = _resolve_method(method, len(sequences))
-    pairs = find_pairs(sequences, identity, method, threads)
-    if method == "opal" or not verify:  # exhaustive search: nothing to repair
-        return assign_clusters(_components(list(sequences), pairs), fractions, seed)
-    for _ in range(MAX_VERIFY_ROUNDS):
-        split = assign_clusters(_components(list(sequences), pairs), fractions, seed)
-        missed = cross_split_pairs(sequences, split, identity, threads)
+    nodes = list(sequences)
+    pairs = find_pairs(sequences, identity, method, threads, coverage)
+    report: dict = {"method": method}
+    split = assign_clusters(_components(nodes, pairs), fractions, seed)
+    if method == "mmseqs" and verify:
+        check = _SearchCheck(sequences, identity, threads)
+        try:
+            split, pairs, report["search_repairs"] = _repair(nodes, pairs, fractions, seed, check.missed)
+        finally:
+            check.close()
+        held, train = _sides(split)
+        if len(held) * len(train) <= EXACT_VERIFY_MAX:
+            split, pairs, report["exact_repairs"] = _repair(
+                nodes, pairs, fractions, seed, lambda sp: cross_split_pairs(sequences, sp, identity, threads))
+        else:
+            report["exact_check"] = exact_sample_check(sequences, split, identity, check_sample, seed, threads)
+    clusters = _components(nodes, pairs)
+    largest = max((len(c) for c in clusters), default=0)
+    report.update(clusters=len(clusters), largest_cluster=largest,
+                  largest_cluster_share=round(largest / max(1, len(nodes)), 4))
+    return split, report
+
+
+def _repair(nodes: list[str], pairs: list[tuple[str, str]], fractions, seed: int,
+            missed_pairs) -> tuple[dict[str, str], list[tuple[str, str]], dict]:
+    """Reassign clusters until ``missed_pairs(split)`` finds no held-out/training pair above the threshold."""
+    added = 0
+    for rounds in range(1, MAX_VERIFY_ROUNDS + 1):
+        split = assign_clusters(_components(nodes, pairs), fractions, seed)
+        missed = missed_pairs(split)
         if not missed:
-            return split
-        pairs = pairs + missed
-    raise SepitError(f"homology split: held-out proteins still reach {identity} identity to training proteins "
-                     f"after {MAX_VERIFY_ROUNDS} rounds of repair; use --cluster-method opal")
+            return split, pairs, {"rounds": rounds, "pairs_added": added}
+        pairs, added = pairs + missed, added + len(missed)
+    raise SepitError(f"homology split: held-out proteins still reach the identity threshold to training proteins"
+                     f" after {MAX_VERIFY_ROUNDS} rounds of repair; use --cluster-method opal")
+
+
+def _sides(split: dict[str, str]) -> tuple[list[str], list[str]]:
+    held = [a for a, side in split.items() if side != "train"]
+    return held, [a for a, side in split.items() if side == "train"]
+
+
+class _SearchCheck:
+    """MMseqs2 search (high sensitivity) of held-out proteins against all proteins; each protein is searched
+    once, when it first lands on a held-out side, and only its links at or above the threshold are kept."""
+
+    def __init__(self, sequences: dict[str, str], identity: float, threads: int):
+        self.sequences, self.identity, self.threads = sequences, identity, threads
+        self.index = {a: i for i, a in enumerate(sequences)}
+        self.links: dict[str, list[str]] = {}
+        self._db: Path | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def missed(self, split: dict[str, str]) -> list[tuple[str, str]]:
+        held, _ = _sides(split)
+        new = [a for a in held if a not in self.links]
+        if new:
+            self._search(new)
+        return [(a, t) for a in held for t in self.links[a] if split[t] == "train"]
+
+    def _search(self, queries: list[str]) -> None:
+        accs = list(self.sequences)
+        for acc in queries:
+            self.links[acc] = []
+        if self._db is None:  # all proteins, made once for every round
+            self._tmp = tempfile.TemporaryDirectory(prefix="sepit-check-")
+            fasta = Path(self._tmp.name) / "all.fasta"
+            write_fasta(fasta, ((str(i), s) for i, s in enumerate(self.sequences.values())))
+            self._db = create_db(fasta, Path(self._tmp.name) / "all")
+        hits = mmseqs_topk(((str(self.index[a]), self.sequences[a]) for a in queries), self._db, k=1000,
+                           sensitivity=SEARCH_SENSITIVITY, max_seqs=1000, threads=self.threads)
+        for q, rows in hits:
+            self.links[accs[int(q)]] = [accs[int(h.target)] for h in rows
+                                        if h.target != q and h.identity >= self.identity]
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def exact_sample_check(sequences: dict[str, str], split: dict[str, str], identity: float, sample: int = 1000,
+                       seed: int = 0, threads: int = 1) -> dict:
+    """Align a random sample of held-out proteins exactly (pyopal, Smith-Waterman) with every training protein;
+    report how many reach ``identity`` to at least one (with up to 5 examples) and the time taken."""
+    held, train = _sides(split)
+    picked = sorted(random.Random(seed).sample(sorted(held), min(sample, len(held))))
+    start = time.perf_counter()
+    above: list[dict] = []
+    above_long = 0
+    if train and picked:
+        train_seqs = [opal_safe(sequences[a]) for a in train]
+        database = pyopal.Database(train_seqs)
+        for acc in picked:
+            (best, target), (best_long, _) = _best_identity(opal_safe(sequences[acc]), database, train_seqs, threads)
+            if best >= identity:
+                above.append({"accession": acc, "train": train[target], "identity": round(best, 3),
+                              "train_length": len(train_seqs[target])})
+            above_long += best_long >= identity
+    return {"sampled": len(picked), "of_held_out": len(held), "against_training": len(train),
+            "above_threshold": len(above), f"above_threshold_vs_{CHECK_MIN_LENGTH}aa_or_longer": above_long,
+            "examples": above[:5], "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _best_identity(query: str, database, targets: list[str], threads: int) -> tuple[tuple[float, int], ...]:
+    """Highest identity of ``query`` to any target and its index, and the same over targets of at least
+    ``CHECK_MIN_LENGTH`` residues (results streamed, nothing kept)."""
+    best, where, best_long, where_long = -1.0, -1, -1.0, -1
+    results = pyopal.align(query, database, "BLOSUM62", gap_open=GAP_OPEN, gap_extend=GAP_EXTEND, mode="full",
+                           algorithm="sw", threads=threads, ordered=True)
+    for i, r in enumerate(results):
+        ident = r.alignment.count("M") / min(len(query), len(targets[i]))
+        if ident > best:
+            best, where = ident, i
+        if ident > best_long and len(targets[i]) >= CHECK_MIN_LENGTH:
+            best_long, where_long = ident, i
+    return (best, where), (best_long, where_long)
 
 
 def cross_split_pairs(sequences: dict[str, str], split: dict[str, str], identity: float,
@@ -105,12 +233,15 @@ def _resolve_method(method: str, n: int) -> str:
     return method
 
 
-def find_pairs(sequences: dict[str, str], identity: float, method: str, threads: int = 1) -> list[tuple[str, str]]:
-    """Pairs at or above ``identity`` found by ``method`` (mmseqs or opal)."""
+def find_pairs(sequences: dict[str, str], identity: float, method: str, threads: int = 1,
+               coverage: float = 0.8) -> list[tuple[str, str]]:
+    """Links at or above ``identity`` found by ``method``: opal (every pair), mmseqs (cluster links)."""
     if not 0 < identity <= 1:
         raise SepitError(f"identity threshold must be in (0, 1], got {identity}")
+    if not 0 <= coverage <= 1:
+        raise SepitError(f"coverage threshold must be in [0, 1], got {coverage}")
     if method == "mmseqs":
-        return mmseqs_pairs(sequences, identity, threads)
+        return mmseqs_pairs(sequences, identity, threads, coverage)
     return opal_pairs(sequences, identity, threads)
 
 
@@ -133,27 +264,28 @@ def opal_pairs(sequences: dict[str, str], identity: float, threads: int = 1) -> 
     return pairs
 
 
-def mmseqs_pairs(sequences: dict[str, str], identity: float, threads: int = 1) -> list[tuple[str, str]]:
-    """All-against-all ``mmseqs easy-search`` (sensitivity 7.5); pairs at or above ``identity``."""
-    exe = shutil.which("mmseqs")
-    if exe is None:
-        raise SepitError("mmseqs not found on PATH (install the Debian package 'mmseqs2' or use method opal)")
+def mmseqs_pairs(sequences: dict[str, str], identity: float, threads: int = 1,
+                 coverage: float = 0.8) -> list[tuple[str, str]]:
+    """``mmseqs cluster`` at ``identity`` (identical residues / shorter length) and ``coverage`` of both
+    sequences: (representative, member) links, read line by line."""
+    accs = list(sequences)
     with tempfile.TemporaryDirectory(prefix="sepit-mmseqs-") as tmp:
-        fasta, hits = Path(tmp) / "seqs.fasta", Path(tmp) / "hits.tsv"
-        fasta.write_text("".join(f">{i}\n{s}\n" for i, s in enumerate(sequences.values())))
-        cmd = [exe, "easy-search", str(fasta), str(fasta), str(hits), str(Path(tmp) / "work"), "-a", "-s", "7.5",
-               "-e", "10", "--max-seqs", "1000", "--gap-open", str(GAP_OPEN), "--gap-extend", str(GAP_EXTEND),
-               "--format-output", "query,target,nident,qlen,tlen", "--threads", str(threads), "-v", "1"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SepitError(f"mmseqs easy-search failed: {proc.stderr.strip()[-500:]}")
-        accs = list(sequences)
-        pairs = []
-        for line in hits.read_text().splitlines():
-            q, t, nident, qlen, tlen = line.split("\t")
-            if q != t and int(nident) / min(int(qlen), int(tlen)) >= identity:
-                pairs.append((accs[int(q)], accs[int(t)]))
-    return pairs
+        work = Path(tmp)
+        write_fasta(work / "seqs.fasta", ((str(i), s) for i, s in enumerate(sequences.values())))
+        create_db(work / "seqs.fasta", work / "seqs")
+        run_mmseqs(["cluster", str(work / "seqs"), str(work / "clu"), str(work / "tmp"), "--min-seq-id",
+                    str(identity), "--seq-id-mode", "1", "-c", str(coverage), "--cov-mode", "0",
+                    "--threads", str(threads)], "cluster")
+        run_mmseqs(["createtsv", str(work / "seqs"), str(work / "seqs"), str(work / "clu"),
+                    str(work / "clu.tsv"), "--threads", str(threads)], "createtsv")
+        return [(accs[int(a)], accs[int(b)]) for a, b in _tsv_pairs(work / "clu.tsv") if a != b]
+
+
+def _tsv_pairs(path: Path) -> Iterator[tuple[str, str]]:
+    with open(path) as fh:
+        for line in fh:
+            a, b = line.split("\t")[:2]
+            yield a, b.strip()
 
 
 def opal_safe(seq: str) -> str:

@@ -79,6 +79,64 @@ def write_store(out: Path, proteins: list[dict], instructions: list[dict], summa
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
 
 
+class ArrowPartWriter:
+    """An Arrow stream file written batch by batch (protein rows or instruction items), renamed into place on
+    a clean close and removed on an error, so that a part file exists only complete."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+
+    def write_proteins(self, rows: list[dict]) -> None:
+        self._write(proteins_table(rows))
+
+    def write_items(self, items: list[dict]) -> None:
+        schema = INSTRUCTION_FEATURES.arrow_schema
+        self._write(pa.Table.from_pylist([{"label": "", **i} for i in items], schema=schema))
+
+    def _write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pa.ipc.new_stream(str(self._tmp), table.schema)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is None and not self.path.exists():  # nothing written: an empty items file
+            self._write(pa.Table.from_pylist([], schema=INSTRUCTION_FEATURES.arrow_schema))
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self._tmp.replace(self.path)
+
+    def __enter__(self) -> ArrowPartWriter:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            if self._writer is not None:
+                self._writer.close()
+            self._tmp.unlink(missing_ok=True)
+
+
+def read_part(path: Path) -> pa.Table:
+    """A part file written by :class:`ArrowPartWriter`, memory-mapped."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_stream(source).read_all()
+
+
+def write_store_parts(out: Path, protein_parts: list[Path], instructions: Path, summary: dict) -> None:
+    """Streaming counterpart of :func:`write_store`: the protein part files and the instructions file (Arrow
+    streams) become ``proteins/`` and ``instructions/`` of ``out``, read memory-mapped, never all in memory."""
+    parts = [datasets.Dataset.from_file(str(p)) for p in protein_parts]
+    proteins = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    proteins.save_to_disk(str(out / "proteins"))
+    datasets.Dataset.from_file(str(instructions)).save_to_disk(str(out / "instructions"), num_shards=1)
+    Path(instructions).unlink()
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+
+
 class DatasetStore:
     """Read access to a built dataset folder; ``protein(acc)`` is O(1) on memory-mapped Arrow buffers."""
 

@@ -8,7 +8,9 @@ parent amino acid, insertion codes kept in file order).
 
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +22,45 @@ from Bio.Align import PairwiseAligner, substitution_matrices
 from sepit.errors import StructureError
 
 AF_NAME = re.compile(r"^AF-([A-Z0-9]+)-F\d+-model_v\d+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TarMember:
+    """A structure file inside an uncompressed tarball (AlphaFold DB style), read in place without
+    extraction: its data is ``size`` bytes at ``offset`` of ``tar``."""
+
+    tar: Path
+    member: str
+    offset: int
+    size: int
+
+    @property
+    def name(self) -> str:
+        """Base name of the member (``AF-P69905-F1-model_v4.pdb.gz``)."""
+        return self.member.rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return f"{self.tar}:{self.member}"
+
+    def read_text(self) -> str:
+        """The member's text (gunzipped when named ``.gz``); :class:`StructureError` when truncated or corrupt."""
+        try:
+            with open(self.tar, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read(self.size)
+        except OSError as err:
+            raise StructureError(f"{self}: cannot read tarball member ({err})") from None
+        if len(data) < self.size:
+            raise StructureError(f"{self}: truncated tarball member ({len(data)} of {self.size} bytes)")
+        if self.member.lower().endswith(".gz"):
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as err:
+                raise StructureError(f"{self}: corrupt gzip member ({err})") from None
+        return data.decode("utf-8", errors="replace")
+
+
+StructureSource = str | Path | TarMember
 
 
 @dataclass
@@ -44,19 +85,19 @@ class StructureResult:
     n_points: int
 
 
-def read_chains(path: str | Path) -> dict[str, ChainResidues]:
-    """Read the first model of a structure file; return its protein chains by chain name.
+def read_chains(path: StructureSource) -> dict[str, ChainResidues]:
+    """Read the first model of a structure file (or tarball member); return its protein chains by name.
 
     Raises :class:`StructureError` naming the file when it is missing, unreadable, of the wrong format or
     holds no amino-acid residue.
     """
-    path = Path(path)
-    if not path.is_file():
+    path = path if isinstance(path, TarMember) else Path(path)
+    if isinstance(path, Path) and not path.is_file():
         raise StructureError(f"structure file not found: {path}")
-    if path.stat().st_size == 0:
+    if (path.size if isinstance(path, TarMember) else path.stat().st_size) == 0:
         raise StructureError(f"{path}: empty structure file")
     try:
-        st = _read(path)
+        st = _read_member(path) if isinstance(path, TarMember) else _read(path)
     except (RuntimeError, ValueError, OSError) as err:
         raise StructureError(f"{path}: cannot read structure ({err})") from None
     if len(st) == 0:
@@ -79,6 +120,22 @@ def _read(path: Path) -> gemmi.Structure:
             raise
         # some files (e.g. SCOP/ASTRAL domains) put non-PDB text in the charge columns 79-80: ignore them
         return gemmi.read_pdb(str(path), max_line_length=78)
+
+
+def _read_member(member: TarMember) -> gemmi.Structure:
+    text = member.read_text()
+    name = member.name.lower().removesuffix(".gz")
+    if name.endswith((".cif", ".mmcif")):
+        st = gemmi.make_structure_from_block(gemmi.cif.read_string(text).sole_block())
+    else:
+        try:
+            st = gemmi.read_pdb_string(text)
+        except RuntimeError as err:
+            if "charge" not in str(err):
+                raise
+            st = gemmi.read_pdb_string(text, max_line_length=78)  # as in _read
+    st.merge_chain_parts()
+    return st
 
 
 def _chain_residues(chain: gemmi.Chain) -> ChainResidues | None:
@@ -141,7 +198,7 @@ def _aligner_safe(seq: str) -> str:
     return seq.replace("U", "X").replace("O", "X")
 
 
-def structure_for_sequence(path: str | Path, sequence: str, chain: str | None = None,
+def structure_for_sequence(path: StructureSource, sequence: str, chain: str | None = None,
                            plddt: bool | None = None, min_identity: float = 0.9,
                            min_points: int = 10) -> StructureResult:
     """C-alpha points of ``path`` aligned to ``sequence`` (the UniProt sequence).
@@ -152,7 +209,7 @@ def structure_for_sequence(path: str | Path, sequence: str, chain: str | None = 
     Raises :class:`StructureError` when no chain reaches ``min_identity`` over aligned residues, or when fewer
     than ``min_points`` residues (or all of a shorter protein) get a point.
     """
-    path = Path(path)
+    path = path if isinstance(path, TarMember) else Path(path)
     chains = read_chains(path)
     if chain is not None and chain not in chains and len(chains) == 1:
         chain = next(iter(chains))  # single-chain model files often renamed the chain (e.g. AF2 models -> A)

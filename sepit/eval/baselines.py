@@ -1,8 +1,10 @@
 """Baselines scored by the same code as sepit (DESIGN.md section 4); each returns predictions-file rows.
 
 - :func:`nearest_neighbour_predictions`: homology transfer from the most similar training protein
-  (Smith-Waterman, BLOSUM62, pyopal) that can answer; its sequence identity (identical aligned residues over
-  the shorter length, as in the homology split) goes in ``identity``. Open and
+  (Smith-Waterman, BLOSUM62, pyopal; or, for large training sets, MMseqs2 with top-k hits streamed from its hit
+  file) that can answer, among the ``top_k`` most similar (memory bounded by k per test protein); its
+  sequence identity (identical aligned residues over the shorter length, as in the homology split) goes in
+  ``identity``. Open and
   caption items: that protein's answer in the same category. Closed-set items, when the training proteins'
   labels are given (``load_labels``): the nearest protein annotated in the item's category answers from its
   own labels: "yes" to a yes/no question iff it carries the asked label, and for a multiple-choice question the
@@ -23,11 +25,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sepit.data.search import mmseqs_topk
 from sepit.data.splits import identities, opal_safe
 from sepit.eval.records import Prediction
 from sepit.resources import SMOLLM2
 
 NN_NAME = "nearest-neighbour"
+AUTO_MMSEQS_MIN = 20000  # search "auto": pyopal (exhaustive) below this many training proteins, else MMseqs2
 LLM_NAME = "llm-only"
 
 
@@ -137,19 +141,51 @@ class _Aligner:
         self.database = pyopal.Database([self.sequences[a] for a in self.accessions])
         self.threads = threads
 
-    def ranking(self, query: str) -> list[str]:
-        """Training accessions with a positive alignment score, best first."""
+    def ranking(self, query: str, top_k: int | None = None) -> list[str]:
+        """Training accessions with a positive alignment score, best first (the ``top_k`` best when given)."""
         hits = self._pyopal.align(
             opal_safe(query.upper()), self.database, mode="score", threads=self.threads, ordered=True
         )
-        scores = np.array([h.score for h in hits])
-        order = np.argsort(-scores, kind="stable")
+        scores = np.fromiter((h.score for h in hits), dtype=np.int64, count=len(self.accessions))
+        if top_k is not None and top_k < len(scores):
+            keep = np.argpartition(-scores, top_k)[:top_k]  # k best, then ordered (ties: lower index first)
+            order = keep[np.lexsort((keep, -scores[keep]))]
+        else:
+            order = np.argsort(-scores, kind="stable")
         return [self.accessions[i] for i in order if scores[i] > 0]
 
-    def identity(self, query: str, target: str) -> float:
+    def rankings(self, queries: dict[str, str], top_k: int | None) -> dict[str, list[str]]:
+        return {acc: self.ranking(seq, top_k) for acc, seq in queries.items()}
+
+    def identity(self, query: str, target: str, accession: str = "") -> float:
         """Identity as the homology split defines it (identical aligned residues / shorter length), so
         that it can be read against the split's threshold."""
         return float(identities(opal_safe(query.upper()), [self.sequences[target]])[0])
+
+
+class _MmseqsSearch:
+    """MMseqs2 top-k search of the test proteins against the training proteins (streamed hit file); the
+    identities of the hits (same definition) are kept so that no extra alignment is needed."""
+
+    def __init__(self, sequences: dict[str, str], threads: int = 1) -> None:
+        self.sequences, self.threads = sequences, threads
+        self.found: dict[tuple[str, str], float] = {}
+
+    def rankings(self, queries: dict[str, str], top_k: int | None) -> dict[str, list[str]]:
+        train = list(self.sequences)
+        test = list(queries)
+        out: dict[str, list[str]] = dict.fromkeys(test, [])
+        hits = mmseqs_topk(((str(i), s) for i, s in enumerate(queries.values())),
+                           ((str(i), s) for i, s in enumerate(self.sequences.values())),
+                           k=top_k or 300, threads=self.threads)
+        for q, rows in hits:
+            acc = test[int(q)]
+            out[acc] = [train[int(h.target)] for h in rows]
+            self.found.update(((acc, train[int(h.target)]), h.identity) for h in rows)
+        return out
+
+    def identity(self, query: str, target: str, accession: str) -> float:
+        return self.found[(accession, target)]
 
 
 def nearest_neighbour_predictions(
@@ -160,24 +196,33 @@ def nearest_neighbour_predictions(
     model: str = NN_NAME,
     threads: int = 1,
     train_labels: dict[str, dict[str, list[str]]] | None = None,
+    search: str = "auto",
+    top_k: int | None = 50,
 ) -> list[Prediction]:
-    """Homology transfer; items without any hit of their category get the category's most common answer
-    (``identity`` null). ``train_labels``: accession -> category -> labels of the training proteins."""
+    """Homology transfer; items without any hit of their category among the ``top_k`` nearest training
+    proteins get the category's most common answer (``identity`` null). ``train_labels``: accession ->
+    category -> labels of the training proteins. ``search``: opal (exhaustive Smith-Waterman), mmseqs
+    (MMseqs2, streamed top-k) or auto (mmseqs from ``AUTO_MMSEQS_MIN`` training proteins); ``top_k`` None
+    keeps full rankings (opal only; memory grows with the training set)."""
     answers = _TrainingAnswers(train_items)
     used = {it.accession for it in train_items}
     missing = sorted(used - set(train_sequences))
     if missing:
         raise ValueError(f"training proteins without a sequence: {', '.join(missing[:5])}")
-    aligner = _Aligner({a: train_sequences[a] for a in sorted(used)}, threads)
-    rankings: dict[str, list[str]] = {}
-    identities: dict[tuple[str, str], float] = {}
-    out = []
+    train = {a: train_sequences[a] for a in sorted(used)}
+    method = search if search != "auto" else ("mmseqs" if len(train) >= AUTO_MMSEQS_MIN else "opal")
+    if method not in ("opal", "mmseqs"):
+        raise ValueError(f"unknown search {search!r} (auto, opal, mmseqs)")
     for item in test_items:
         if item.accession not in test_sequences:
             raise ValueError(f"test item {item.id!r}: no sequence for protein {item.accession!r}")
+    searcher = _MmseqsSearch(train, threads) if method == "mmseqs" else _Aligner(train, threads)
+    queries = {it.accession: test_sequences[it.accession] for it in test_items}
+    rankings = searcher.rankings(queries, top_k)
+    identities: dict[tuple[str, str], float] = {}
+    out = []
+    for item in test_items:
         query = test_sequences[item.accession]
-        if item.accession not in rankings:
-            rankings[item.accession] = aligner.ranking(query)
         hit = _label_hit(rankings[item.accession], item, train_labels) if train_labels else None
         hit = hit or _best_hit(rankings[item.accession], answers.candidates(item))
         if hit is None:
@@ -186,7 +231,7 @@ def nearest_neighbour_predictions(
             target, answer = hit
             key = (item.accession, target)
             if key not in identities:
-                identities[key] = aligner.identity(query, target)
+                identities[key] = searcher.identity(query, target, item.accession)
             out.append(item.predict(answer, model, identity=identities[key], mark_identity=True))
     return out
 

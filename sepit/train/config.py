@@ -129,6 +129,9 @@ class TrainConfig:
     save_steps: int = 50
     save_total_limit: int = 2
     logging_steps: int = 1
+    # DataLoader worker processes (the store is memory-mapped, shared by fork); 0 keeps the collator in the
+    # training process, where structure dropout draws from the RNG that checkpoints save (exact resume)
+    dataloader_workers: int = 0
     deepspeed: str | None = None
     pooling_stride: int = 1
     eval: EvalSpec = field(default_factory=EvalSpec)
@@ -146,6 +149,8 @@ class TrainConfig:
             raise ConfigError("generation.repetition_penalty must be > 0 and generation.no_repeat_ngram_size >= 0")
         if self.pooling_stride < 1:
             raise ConfigError(f"pooling_stride must be >= 1, got {self.pooling_stride}")
+        if self.dataloader_workers < 0:
+            raise ConfigError(f"dataloader_workers must be >= 0, got {self.dataloader_workers}")
         if self.moe.num_experts and not 1 <= self.moe.top_k <= self.moe.num_experts:
             raise ConfigError(f"moe.top_k={self.moe.top_k} must be in [1, moe.num_experts={self.moe.num_experts}]")
         if self.eval.steps < 0 or (self.eval.keep_best and self.eval.steps == 0):

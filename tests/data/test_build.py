@@ -52,10 +52,32 @@ def test_build_is_atomic(fixtures, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("sepit.data.build.write_store", boom)
+    import sepit.data.build as build
+
+    real = build.write_store_parts
+    monkeypatch.setattr("sepit.data.build.write_store_parts", boom)
+    cfg = BuildConfig(inputs=[str(fixtures / "mini.dat")], out=str(out), structures=str(fixtures), progress=False)
     with pytest.raises(KeyboardInterrupt):
-        build_dataset(BuildConfig(inputs=[str(fixtures / "mini.dat")], out=str(out), progress=False))
-    assert not out.exists() and list(tmp_path.iterdir()) == []
+        build_dataset(cfg)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [".ds.partial"]  # finished work only
+    monkeypatch.setattr("sepit.data.build.write_store_parts", real)
+    summary = build_dataset(cfg)  # the rerun reuses the split and the parsed protein batch
+    assert summary["resumed"] == {"split": True, "protein_batches": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["ds"] and summary["structure_coverage"]["with_structure"] == 2
+
+
+def test_interrupted_build_with_other_inputs_starts_over(fixtures, tmp_path, monkeypatch, capsys):
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sepit.data.build.write_store_parts", boom)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(BuildConfig(inputs=[str(fixtures / "mini.dat")], out=str(tmp_path / "ds"), progress=False))
+    monkeypatch.undo()
+    summary = build_dataset(BuildConfig(inputs=[str(fixtures / "mini.dat")], out=str(tmp_path / "ds"),
+                                        structures=str(fixtures), progress=False))
+    assert "starting that work over" in capsys.readouterr().err
+    assert summary["resumed"] == {"split": True, "protein_batches": 0}
 
 
 def test_cli_build_and_inspect(fixtures, tmp_path, capsys):
