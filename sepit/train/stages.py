@@ -18,6 +18,7 @@ from sepit.errors import ConfigError
 from sepit.model.build import apply_lora, build_sepit, load_sepit
 from sepit.model.lora_merge import merge_sepit_lora
 from sepit.model.moe import upcycle_sepit
+from sepit.model.token_rows import train_all_rows
 from sepit.train.collate import InstructionCollator
 from sepit.train.config import TrainConfig
 from sepit.train.data import instruction_items
@@ -85,7 +86,9 @@ def stage2_plan(cfg: TrainConfig, init_from: str | None = None) -> StagePlan:
         raise ConfigError(f"{folder} is not a stage-1 sepit model folder: {err}") from None
     if model.config.is_moe:
         raise ConfigError(f"{folder} already holds a mixture-of-experts model; stage 2 starts from stage 1")
-    merge_sepit_lora(model)
+    if merge_sepit_lora(model):  # a dense LLM again: all of it trainable unless stage 2 adds its own LoRA
+        model.language_model.requires_grad_(True)
+        train_all_rows(model.get_input_embeddings().weight)
     moe = cfg.moe.num_experts > 0
     if moe:
         upcycle_sepit(model, cfg.moe.num_experts, cfg.moe.top_k, cfg.moe.aux_coef)
