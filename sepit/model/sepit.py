@@ -19,7 +19,7 @@ from torch import nn
 from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 
 from sepit.model.configuration import SepitConfig
-from sepit.model.encoder import SepitEncoderModel
+from sepit.model.encoder import SepitEncoderModel, init_module
 from sepit.model.lora import freeze_all_but_lora, inject_lora
 from sepit.model.projector import SepitProjector, num_positions, pool_residues, residue_mask
 from sepit.model.token_rows import train_only_rows
@@ -38,10 +38,7 @@ class SepitPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):  # the projector; sub-models init their own modules
-            nn.init.normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+        init_module(module)  # the projector; sub-models (encoder, LLM) init their own modules
 
 
 class SepitForConditionalGeneration(SepitPreTrainedModel, GenerationMixin):

@@ -35,7 +35,8 @@ from transformers.models.esm.modeling_esm import EsmLMHead
 from transformers.utils import ModelOutput
 
 from sepit.model.denoise import DenoiseHead, add_coordinate_noise, denoise_loss
-from sepit.model.encoder import SepitEncoderConfig, SepitEncoderModel
+from sepit.model.encoder import SepitEncoderConfig, SepitEncoderModel, init_module, special_token_ids
+from sepit.model.projector import residue_mask
 
 ENCODER_SUBDIR = "encoder"
 TOKENIZER_SUBDIR = "text_tokenizer"
@@ -190,14 +191,8 @@ class SepitWarmupModel(PreTrainedModel):
         return model
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, EsmLMHead):
+        init_module(module)
+        if isinstance(module, EsmLMHead):
             nn.init.zeros_(module.bias)
 
     def train(self, mode: bool = True) -> SepitWarmupModel:
@@ -216,11 +211,10 @@ class SepitWarmupModel(PreTrainedModel):
         return {"text_input_ids": enc["input_ids"], "text_attention_mask": enc["attention_mask"]}
 
     def residue_mask(self, input_ids_BL: torch.Tensor, attention_mask_BL: torch.Tensor) -> torch.Tensor:
-        """True on real residues: not CLS/EOS/padding (original bug #6 pooled over padding)."""
-        cfg = self.config.encoder_config.esm_config
-        special = torch.tensor([cfg.cls_token_id, cfg.eos_token_id, cfg.pad_token_id],
-                               device=input_ids_BL.device)
-        return attention_mask_BL.bool() & ~torch.isin(input_ids_BL, special)
+        """True on real residues: not CLS/EOS/padding (original bug #6 pooled over padding); the projector's
+        helper, so stage 0 and the SEPIT model select the same positions."""
+        return residue_mask(input_ids_BL, attention_mask_BL,
+                            special_token_ids(self.config.encoder_config.esm_config))
 
     def encode_text(self, text_input_ids: torch.Tensor, text_attention_mask: torch.Tensor) -> torch.Tensor:
         """Frozen text encoder, mean over real tokens -> [B, T_hidden] (no gradient)."""

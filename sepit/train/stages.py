@@ -21,7 +21,7 @@ from sepit.model.moe import upcycle_sepit
 from sepit.model.token_rows import train_all_rows
 from sepit.train.collate import InstructionCollator
 from sepit.train.config import TrainConfig
-from sepit.train.data import instruction_items
+from sepit.train.data import ProteinCropper, instruction_items
 from sepit.train.optim import param_groups
 from sepit.train.parts import encoder_from_spec, llm_and_tokenizer, lora_kwargs, require_model_folder
 
@@ -34,6 +34,7 @@ class StagePlan:
     groups: list[dict]
     save_extra: Callable[[str], None] | None  # writes the processor/tokenizers into a model folder
     save_final: Callable[[Path], None]  # writes the complete final model folder
+    cropper: ProteinCropper | None = None  # the collator's cropping (window, counts)
 
 
 def _sepit_groups(model, cfg: TrainConfig, stage: int) -> list[dict]:
@@ -47,14 +48,14 @@ def _sepit_plan(cfg: TrainConfig, stage: int, model, processor) -> StagePlan:
     store = DatasetStore(cfg.dataset_dir(stage))
     rows = instruction_items(store, spec.data, cfg.seed, cfg.pooling_stride)
     collator = InstructionCollator(store, processor, spec.data.max_residues, spec.structure_dropout,
-                                   spec.max_answer_tokens)
+                                   spec.max_answer_tokens, spec.data.crop_window)
 
     def save_final(folder: Path) -> None:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
 
     return StagePlan(model, rows, collator, _sepit_groups(model, cfg, stage), processor.save_pretrained,
-                     save_final)
+                     save_final, collator.proteins)
 
 
 def stage1_plan(cfg: TrainConfig, init_from: str | None = None) -> StagePlan:
