@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 
 import pytest
+from Bio.Align import PairwiseAligner, substitution_matrices
 
 from sepit.data.splits import homology_split, identities, random_split
 from sepit.data.uniprot import parse_flatfile
@@ -23,11 +25,26 @@ def _family_sequences(n_families=6, members=4, length=80, seed=0):
     return seqs
 
 
+@functools.cache
+def _aligner() -> PairwiseAligner:
+    """Smith-Waterman, BLOSUM62, gap open 11 / extend 1 in BLAST's convention (a gap of k costs 11 + k)."""
+    return PairwiseAligner(mode="local", substitution_matrix=substitution_matrices.load("BLOSUM62"),
+                           open_gap_score=-12, extend_gap_score=-1)
+
+
+def reference_identity(a: str, b: str) -> float:
+    """Identity by Biopython, independent of sepit's pyopal path: identical aligned residues of the best local
+    alignment over the shorter length (the definition in sepit.data.splits)."""
+    return _aligner().align(a, b)[0].counts().identities / min(len(a), len(b))
+
+
 def _check(seqs, split, threshold):
+    """Every valid and test protein stays below the threshold to every training protein (Biopython identity)."""
     train = [seqs[a] for a, s in split.items() if s == "train"]
-    for acc, side in split.items():
-        if side == "test":
-            assert max(identities(seqs[acc], train)) < threshold, acc
+    held_out = [a for a, s in split.items() if s != "train"]
+    assert train and held_out
+    for acc in held_out:
+        assert max(reference_identity(seqs[acc], t) for t in train) < threshold, (acc, split[acc])
 
 
 def test_homology_split_keeps_families_together():
@@ -37,6 +54,19 @@ def test_homology_split_keeps_families_together():
         assert len({split[f"F{f}M{m}"] for m in range(4)}) == 1
     assert set(split.values()) == {"train", "valid", "test"}
     _check(seqs, split, 0.3)
+
+
+def test_reference_identity_separates_families_and_agrees_with_sepit():
+    """The independent identity can fail the split check: family members are far above 0.3, and sepit's own
+    identities agree with it on every pair of the toy families."""
+    seqs = _family_sequences(n_families=3, members=2)
+    names = sorted(seqs)
+    for i, a in enumerate(names):
+        ours = identities(seqs[a], [seqs[b] for b in names[i + 1:]])
+        for b, got in zip(names[i + 1:], ours, strict=True):
+            ref = reference_identity(seqs[a], seqs[b])
+            assert ref > 0.6 if a[:2] == b[:2] else ref < 0.3, (a, b, ref)
+            assert got == pytest.approx(ref, abs=0.05), (a, b)
 
 
 def test_homology_split_real_proteins(shared_data):

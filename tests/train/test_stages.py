@@ -23,7 +23,7 @@ from tests.train.conftest import debug_overrides
 
 class TrainerProbe(TrainerCallback):
     """What the Trainer itself trains with: its optimizer's groups at the first step (name, lr, weight decay,
-    parameter ids) and how often the first LLM and encoder layers run their forward per optimizer step (a
+    parameter ids) and how often the attention of the first LLM and encoder layers runs per optimizer step (a
     checkpointed layer runs it again in the backward pass)."""
 
     def __init__(self):
@@ -40,8 +40,9 @@ class TrainerProbe(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.model = model
-        self._hooks = [model.language_model.model.layers[0].register_forward_hook(self._count("llm")),
-                       model.encoder.esm.encoder.layer[0].register_forward_hook(self._count("encoder"))]
+        # inside the layers: a checkpointed layer wraps its forward, so hooks on the layer itself fire only once
+        self._hooks = [model.language_model.model.layers[0].self_attn.register_forward_hook(self._count("llm")),
+                       model.encoder.esm.encoder.layer[0].attention.register_forward_hook(self._count("encoder"))]
 
     def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
         if self.groups is None:
