@@ -121,11 +121,14 @@ def test_predict_resumes_and_skips_done_items(folder, tmp_path, tiny_store_dir):
     assert main(args) == 0
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 6 and all(isinstance(r["prediction"], str) for r in rows)
-    closed = [r for r in rows if r["choices"]]
-    assert closed and all(r["option_probs"] is None for r in rows if not r["choices"])
+    assert all(r["option_probs"] is None for r in rows if not r["choices"])
+    scored = tmp_path / "closed.jsonl"
+    assert main([*args[:8], str(scored), "--tasks", "closed", "--max-items", "2", "--max-new-tokens", "2"]) == 0
+    closed = [json.loads(x) for x in scored.read_text().splitlines()]
     from sepit.data.store import DatasetStore
 
     store, model = DatasetStore(tiny_store_dir), Sepit.from_pretrained(folder, device="cpu")
+    assert len(closed) == 2
     for r in closed:  # each row scored its own protein and question: the same numbers computed here directly
         p = store.protein(r["accession"])
         item = {"sequence": p.sequence, "coords": p.coords, "plddt": p.plddt, "question": r["question"],
