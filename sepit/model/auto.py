@@ -3,13 +3,15 @@
 After ``import sepit.model.auto`` (imported by ``sepit.model.sepit`` users through ``sepit.model``):
 ``AutoConfig.from_pretrained(folder)`` -> :class:`SepitConfig`, ``AutoModelForCausalLM.from_pretrained(folder)``
 -> :class:`SepitForConditionalGeneration` (a causal LM conditioned on a protein), and the stage-0 encoder
-``AutoModel.from_pretrained(encoder_folder)`` -> :class:`SepitEncoderModel`.
+``AutoModel.from_pretrained(encoder_folder)`` -> :class:`SepitEncoderModel`; the upcycled stage-2 LLM
+(``sepit_mixtral``) -> :class:`sepit.model.moe.SepitMixtralForCausalLM`.
 """
 
 from __future__ import annotations
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
+from sepit.model import moe
 from sepit.model.configuration import SepitConfig
 from sepit.model.encoder import SepitEncoderConfig, SepitEncoderModel
 from sepit.model.sepit import SepitForConditionalGeneration
@@ -21,6 +23,7 @@ def register() -> None:
     AutoConfig.register(SepitEncoderConfig.model_type, SepitEncoderConfig, exist_ok=True)
     AutoModelForCausalLM.register(SepitConfig, SepitForConditionalGeneration, exist_ok=True)
     AutoModel.register(SepitEncoderConfig, SepitEncoderModel, exist_ok=True)
+    moe.register()  # the upcycled LLM (sepit_mixtral) inside a stage-2 SepitConfig
 
 
 register()

@@ -6,20 +6,18 @@
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, inject_adapter_in_model
-from transformers import PreTrainedModel
+from peft import LoraConfig
 
 from sepit.errors import ConfigError
 from sepit.generation_defaults import apply_generation_defaults
 from sepit.model.configuration import SepitConfig
 from sepit.model.encoder import SepitEncoderConfig, SepitEncoderModel
 from sepit.model.llm import LlmSpec, load_llm, load_llm_tokenizer
+from sepit.model.lora import inject_lora, lora_to_dict
 from sepit.model.lora_merge import merge_sepit_lora
 from sepit.model.processor import SepitProcessor, add_protein_tokens
 from sepit.model.sepit import SepitForConditionalGeneration
@@ -74,29 +72,6 @@ def build_sepit(encoder: EncoderSpec, llm: LlmSpec, tokenizer=None, *, pool_stri
     return model, processor
 
 
-def lora_to_dict(lora: LoraConfig | dict) -> dict:
-    """JSON-safe LoraConfig kwargs (non-default fields only), stored in ``SepitConfig.lora``."""
-    if isinstance(lora, dict):
-        lora = LoraConfig(**lora)
-    defaults = LoraConfig()
-    out = {}
-    for field in dataclasses.fields(LoraConfig):
-        value = getattr(lora, field.name)
-        if field.name in ("peft_type", "peft_version", "task_type") or value == getattr(defaults, field.name):
-            continue
-        if isinstance(value, set):
-            value = sorted(value)
-        out[field.name] = value.value if isinstance(value, enum.Enum) else value
-    return out
-
-
-def inject_lora(language_model: PreTrainedModel, lora: dict) -> None:
-    """Add LoRA adapters in place (the LLM keeps its class and forward); only adapters stay trainable."""
-    inject_adapter_in_model(LoraConfig(**lora), language_model)
-    for name, param in language_model.named_parameters():
-        param.requires_grad_("lora_" in name)
-
-
 def apply_lora(model: SepitForConditionalGeneration, lora: LoraConfig | dict) -> SepitForConditionalGeneration:
     """LoRA on the LLM (DESIGN 2.5 option); recorded in the config so save/load rebuilds the same modules.
 
@@ -107,6 +82,7 @@ def apply_lora(model: SepitForConditionalGeneration, lora: LoraConfig | dict) ->
         raise ConfigError("the LLM already has LoRA adapters")
     spec = lora_to_dict(lora)
     inject_lora(model.language_model, spec)
+    model.train_new_token_rows()
     model.config.lora = spec
     return model
 

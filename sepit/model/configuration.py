@@ -14,7 +14,7 @@ from __future__ import annotations
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from sepit.model.encoder import SepitEncoderConfig
+from sepit.model.encoder import SepitEncoderConfig, special_token_ids
 
 PROTEIN_TOKEN = "<protein>"
 PROTEIN_START_TOKEN = "<protein_start>"
@@ -55,7 +55,4 @@ class SepitConfig(PretrainedConfig):
     @property
     def protein_special_ids(self) -> tuple[int, ...]:
         """ESM token ids that are not residues: CLS, EOS, padding."""
-        esm = self.encoder_config.esm_config
-        names_defaults = (("cls_token_id", 0), ("eos_token_id", 2), ("pad_token_id", 1))
-        return tuple(getattr(esm, name, None) if getattr(esm, name, None) is not None else default
-                     for name, default in names_defaults)
+        return special_token_ids(self.encoder_config.esm_config)

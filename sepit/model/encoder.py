@@ -24,6 +24,27 @@ from transformers.modeling_outputs import BaseModelOutput
 from sepit.model.structure_bias import StructureBias
 
 
+def init_module(module: nn.Module, std: float = 0.02) -> None:
+    """The one initialisation of sepit's own modules (encoder, projector, warm-up heads): Linear and Embedding
+    weights ~ N(0, std), zero biases, unit LayerNorms. Each model's ``_init_weights`` calls it."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=std)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def special_token_ids(esm_config: EsmConfig) -> tuple[int, ...]:
+    """ESM token ids that are not residues: CLS, EOS, padding (ESM-2's 0, 2, 1 when the config has none)."""
+    names_defaults = (("cls_token_id", 0), ("eos_token_id", 2), ("pad_token_id", 1))
+    return tuple(getattr(esm_config, name, None) if getattr(esm_config, name, None) is not None else default
+                 for name, default in names_defaults)
+
+
 class SepitEncoderConfig(PretrainedConfig):
     """ESM-2 architecture (``esm_config``) plus the structure module's settings.
 
@@ -91,15 +112,7 @@ class SepitEncoderModel(PreTrainedModel):
         return cls(config, esm=esm)
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=0.02)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+        init_module(module)
 
     @property
     def num_layers(self) -> int:

@@ -19,8 +19,10 @@ from torch import nn
 from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 
 from sepit.model.configuration import SepitConfig
-from sepit.model.encoder import SepitEncoderModel
+from sepit.model.encoder import SepitEncoderModel, init_module
+from sepit.model.lora import freeze_all_but_lora, inject_lora
 from sepit.model.projector import SepitProjector, num_positions, pool_residues, residue_mask
+from sepit.model.token_rows import train_only_rows
 
 PROTEIN_INPUTS = ("protein_input_ids", "protein_attention_mask", "coords", "coord_mask", "plddt")
 
@@ -36,10 +38,7 @@ class SepitPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):  # the projector; sub-models init their own modules
-            nn.init.normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+        init_module(module)  # the projector; sub-models (encoder, LLM) init their own modules
 
 
 class SepitForConditionalGeneration(SepitPreTrainedModel, GenerationMixin):
@@ -59,10 +58,19 @@ class SepitForConditionalGeneration(SepitPreTrainedModel, GenerationMixin):
         self.language_model = (language_model if language_model is not None
                                else AutoModelForCausalLM.from_config(config.text_config))
         if config.lora:
-            from sepit.model.build import inject_lora  # late import: build imports this module
-
             inject_lora(self.language_model, config.lora)
+            self.train_new_token_rows()
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs) -> SepitForConditionalGeneration:
+        """Loading replaces the parameters, dropping LoRA's freezing and the new-token rows' gradient hook:
+        both are put back, so a reloaded LoRA model trains what it trained before saving."""
+        model = super().from_pretrained(*args, **kwargs)
+        if model.config.lora:
+            freeze_all_but_lora(model.language_model)
+            model.train_new_token_rows()
+        return model
 
     # --- embeddings (resize_token_embeddings and tying go through the LLM) ---
     def get_input_embeddings(self) -> nn.Module:
@@ -76,6 +84,13 @@ class SepitForConditionalGeneration(SepitPreTrainedModel, GenerationMixin):
 
     def set_output_embeddings(self, value: nn.Module) -> None:
         self.language_model.set_output_embeddings(value)
+
+    def train_new_token_rows(self) -> None:
+        """Under LoRA the embeddings are frozen, except the rows of the new ``<protein_start>`` /
+        ``<protein_end>`` tokens, which start untrained (only those rows get a gradient)."""
+        rows = [self.config.protein_start_token_id, self.config.protein_end_token_id]
+        if any(r is not None for r in rows):
+            train_only_rows(self.get_input_embeddings().weight, [r for r in rows if r is not None])
 
     def freeze_encoder(self, frozen: bool = True) -> None:
         """Stop (or restart) gradients into the protein encoder (DESIGN 2.6: frozen in stage 2)."""

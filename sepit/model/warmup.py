@@ -35,7 +35,8 @@ from transformers.models.esm.modeling_esm import EsmLMHead
 from transformers.utils import ModelOutput
 
 from sepit.model.denoise import DenoiseHead, add_coordinate_noise, denoise_loss
-from sepit.model.encoder import SepitEncoderConfig, SepitEncoderModel
+from sepit.model.encoder import SepitEncoderConfig, SepitEncoderModel, init_module, special_token_ids
+from sepit.model.projector import residue_mask
 
 ENCODER_SUBDIR = "encoder"
 TOKENIZER_SUBDIR = "text_tokenizer"
@@ -119,16 +120,24 @@ def clip_loss(protein_BP: torch.Tensor, text_BP: torch.Tensor, logit_scale: torc
 
     Every process builds the same [N, N] logits from the gathered rows (its own rows keep their gradient),
     so the value equals the single-process loss on the whole global batch. Each process gets the exact
-    full-batch gradient for its own rows; DDP/FSDP then average over the W processes, so the gradient is
-    scaled by W (value unchanged) to make the averaged gradient the full-batch one.
+    full-batch gradient for its own rows, i.e. its share of the parameters' gradient; DDP/FSDP then average
+    over the W processes, so the gradient is scaled by W (value unchanged) to make the average the full-batch
+    gradient. ``logit_scale`` is different: every process already gets its full gradient (all N x N logits
+    use it), so it enters with gradient 1/W (value unchanged) to cancel that scaling.
     """
+    world = dist.get_world_size() if (dist.is_available() and dist.is_initialized()) else 1
     protein_NP, _ = gather_with_grad(protein_BP)
     text_NP, _ = gather_with_grad(text_BP)
     labels_N = torch.arange(protein_NP.shape[0], device=protein_BP.device)
+    logit_scale = _scale_grad(logit_scale, 1.0 / world)
     logits_NN = logit_scale * protein_NP @ text_NP.T
     loss = 0.5 * (F.cross_entropy(logits_NN, labels_N) + F.cross_entropy(logits_NN.T, labels_N))
-    world = dist.get_world_size() if (dist.is_available() and dist.is_initialized()) else 1
-    return loss if world == 1 else loss + (world - 1) * (loss - loss.detach())
+    return _scale_grad(loss, float(world))
+
+
+def _scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``x`` in the forward pass, ``factor`` times its gradient in the backward pass (identity at 1)."""
+    return x if factor == 1.0 else x.detach() + factor * (x - x.detach())
 
 
 class SepitWarmupModel(PreTrainedModel):
@@ -182,14 +191,8 @@ class SepitWarmupModel(PreTrainedModel):
         return model
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, EsmLMHead):
+        init_module(module)
+        if isinstance(module, EsmLMHead):
             nn.init.zeros_(module.bias)
 
     def train(self, mode: bool = True) -> SepitWarmupModel:
@@ -208,11 +211,10 @@ class SepitWarmupModel(PreTrainedModel):
         return {"text_input_ids": enc["input_ids"], "text_attention_mask": enc["attention_mask"]}
 
     def residue_mask(self, input_ids_BL: torch.Tensor, attention_mask_BL: torch.Tensor) -> torch.Tensor:
-        """True on real residues: not CLS/EOS/padding (original bug #6 pooled over padding)."""
-        cfg = self.config.encoder_config.esm_config
-        special = torch.tensor([cfg.cls_token_id, cfg.eos_token_id, cfg.pad_token_id],
-                               device=input_ids_BL.device)
-        return attention_mask_BL.bool() & ~torch.isin(input_ids_BL, special)
+        """True on real residues: not CLS/EOS/padding (original bug #6 pooled over padding); the projector's
+        helper, so stage 0 and the SEPIT model select the same positions."""
+        return residue_mask(input_ids_BL, attention_mask_BL,
+                            special_token_ids(self.config.encoder_config.esm_config))
 
     def encode_text(self, text_input_ids: torch.Tensor, text_attention_mask: torch.Tensor) -> torch.Tensor:
         """Frozen text encoder, mean over real tokens -> [B, T_hidden] (no gradient)."""
@@ -236,12 +238,16 @@ class SepitWarmupModel(PreTrainedModel):
         """Protein batch as for ``SepitEncoderModel``; text [B, T]. Returns the three losses and their sum."""
         protein_BP, text_BP = self.embed(input_ids, attention_mask, coords, coord_mask, plddt,
                                          text_input_ids, text_attention_mask)
-        scale = self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
-        contrastive = clip_loss(protein_BP, text_BP, scale)
+        contrastive, scale = self.contrastive(protein_BP, text_BP)
         mlm, denoise = self.perturbed_losses(input_ids, attention_mask, coords, coord_mask, plddt)
         return SepitWarmupOutput(loss=contrastive + mlm + denoise, contrastive_loss=contrastive, mlm_loss=mlm,
                                  denoise_loss=denoise, protein_embeds=protein_BP, text_embeds=text_BP,
                                  logit_scale=scale)
+
+    def contrastive(self, protein_BP: torch.Tensor, text_BP: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(symmetric InfoNCE over the global batch, the clamped temperature ``exp(logit_scale)``)."""
+        scale = self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
+        return clip_loss(protein_BP, text_BP, scale), scale
 
     def perturbed_losses(self, input_ids, attention_mask, coords=None, coord_mask=None, plddt=None
                          ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from sepit.data.store import DatasetStore
 from sepit.prompts import format_question
-from sepit.train.data import crop, drop_structure
+from sepit.train.data import ProteinCropper
 
 
 class InstructionCollator:
     """Stage 1/2 rows (accession, question, answer, choices) -> ``SepitProcessor`` batch with labels.
 
-    Proteins are cropped to ``max_residues``; each loses its structure with probability ``structure_dropout``;
-    answers are cut to ``max_answer_tokens`` LLM tokens.
+    Proteins are cropped to ``max_residues`` (window ``crop_window``, counted in ``crop_counter``); each loses
+    its structure with probability ``structure_dropout``; answers are cut to ``max_answer_tokens`` LLM tokens.
     """
 
     def __init__(self, store: DatasetStore, processor, max_residues: int, structure_dropout: float = 0.0,
-                 max_answer_tokens: int = 256):
-        self.store, self.processor = store, processor
-        self.max_residues, self.structure_dropout = max_residues, structure_dropout
+                 max_answer_tokens: int = 256, crop_window: str = "start"):
+        self.processor = processor
+        self.proteins = ProteinCropper(store, max_residues, structure_dropout, crop_window)
+        self.crop_counter = self.proteins.counter
         self.max_answer_tokens = max_answer_tokens
 
     def _answer(self, text: str) -> str:
@@ -26,11 +27,9 @@ class InstructionCollator:
         return text if len(ids) <= self.max_answer_tokens else tok.decode(ids[: self.max_answer_tokens])
 
     def __call__(self, rows: list[dict]) -> dict:
-        proteins = [crop(self.store.protein(r["accession"]), self.max_residues) for r in rows]
-        coords = drop_structure([c for _, c, _ in proteins], self.structure_dropout)
-        plddt = [p if c is not None else None for (_, _, p), c in zip(proteins, coords, strict=True)]
+        sequences, coords, plddt = self.proteins(rows)
         return dict(self.processor(
-            [s for s, _, _ in proteins],
+            sequences,
             questions=[format_question(r["question"], r.get("choices")) for r in rows],
             answers=[self._answer(r["answer"]) for r in rows],
             coords=coords, plddt=plddt, padding_side="right",

@@ -64,12 +64,16 @@ class GenerationSpec:
 
 @dataclass
 class DataSpec:
-    """Which items of a built dataset (``sepit data build``) a stage trains on."""
+    """Which items of a built dataset (``sepit data build``) a stage trains on. Proteins longer than
+    ``max_residues`` are cropped to a window of that many residues: ``crop_window: start`` keeps the first ones,
+    ``random`` draws the window's start uniformly each time the protein is batched. (A window centred on
+    annotated features is not offered: built datasets store no feature positions.)"""
     dataset: str = ""
     split: str = "train"
     tasks: list[str] = field(default_factory=list)
     max_items: int | None = None
     max_residues: int = 1024
+    crop_window: Literal["start", "random"] = "start"  # which max_residues residues a longer protein keeps
 
 
 @dataclass

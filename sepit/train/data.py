@@ -3,6 +3,8 @@ batching, and the collator that turns rows into model inputs (dynamic padding: n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import datasets
 import numpy as np
 import torch
@@ -45,11 +47,46 @@ def protein_items(store: DatasetStore, spec: DataSpec, seed: int) -> datasets.Da
     return rows.add_column("length", lengths)
 
 
-def crop(entry, max_residues: int) -> tuple[str, np.ndarray | None, np.ndarray | None]:
-    """First ``max_residues`` residues with their coordinates/pLDDT."""
-    seq = entry.sequence[:max_residues]
-    coords = None if entry.coords is None else entry.coords[:max_residues]
-    plddt = None if entry.plddt is None else entry.plddt[:max_residues]
+CROP_WINDOWS = ("start", "random")  # feature-centred windows need feature positions, which datasets do not store
+
+
+@dataclass
+class CropCounter:
+    """What the collator cropped since training (re)started: proteins seen, proteins longer than
+    ``max_residues`` (cropped), residues dropped from them."""
+
+    proteins: int = 0
+    cropped: int = 0
+    residues_dropped: int = 0
+
+    def add(self, length: int, max_residues: int) -> None:
+        self.proteins += 1
+        if length > max_residues:
+            self.cropped += 1
+            self.residues_dropped += length - max_residues
+
+    def as_log(self) -> dict[str, int]:
+        return {"crop_proteins_seen": self.proteins, "crop_cropped": self.cropped,
+                "crop_residues_dropped": self.residues_dropped}
+
+
+def crop_window_start(length: int, max_residues: int, window: str = "start") -> int:
+    """First residue of the kept window: 0 (``start``) or uniform over the valid starts (``random``, torch's
+    global RNG, which the Trainer checkpoints, so a resumed run draws the same windows)."""
+    if window not in CROP_WINDOWS:
+        raise ConfigError(f"crop window must be one of {list(CROP_WINDOWS)}, got {window!r}")
+    if length <= max_residues or window == "start":
+        return 0
+    return int(torch.randint(0, length - max_residues + 1, ()))
+
+
+def crop(entry, max_residues: int, window: str = "start") -> tuple[str, np.ndarray | None, np.ndarray | None]:
+    """``max_residues`` consecutive residues (see :func:`crop_window_start`) with their coordinates/pLDDT."""
+    start = crop_window_start(len(entry.sequence), max_residues, window)
+    keep = slice(start, start + max_residues)
+    seq = entry.sequence[keep]
+    coords = None if entry.coords is None else entry.coords[keep]
+    plddt = None if entry.plddt is None else entry.plddt[keep]
     return seq, coords, plddt
 
 
@@ -62,3 +99,34 @@ def drop_structure(coords: list, p: float) -> list:
         return coords
     keep = (torch.rand(len(coords)) >= p).tolist()
     return [c if k else None for c, k in zip(coords, keep, strict=True)]
+
+
+class ProteinCropper:
+    """Rows (with ``accession``) -> sequences, coordinates and pLDDT of the batch: each protein cropped to
+    ``max_residues`` residues, then its structure dropped with probability ``structure_dropout``. Shared by
+    the stage-0 and stage-1/2 collators; ``counter`` counts the crops."""
+
+    def __init__(self, store: DatasetStore, max_residues: int, structure_dropout: float = 0.0,
+                 window: str = "start"):
+        crop_window_start(0, max_residues, window)  # validates the window name
+        self.store, self.max_residues = store, max_residues
+        self.structure_dropout, self.window = structure_dropout, window
+        self.counter = CropCounter()
+
+    def __call__(self, rows: list[dict]) -> tuple[list[str], list, list]:
+        entries = [self.store.protein(r["accession"]) for r in rows]
+        for entry in entries:
+            self.counter.add(len(entry.sequence), self.max_residues)
+        proteins = [crop(entry, self.max_residues, self.window) for entry in entries]
+        coords = drop_structure([c for _, c, _ in proteins], self.structure_dropout)
+        plddt = [p if c is not None else None for (_, _, p), c in zip(proteins, coords, strict=True)]
+        return [s for s, _, _ in proteins], coords, plddt
+
+
+def crop_summary(store: DatasetStore, rows: datasets.Dataset, max_residues: int, window: str) -> dict:
+    """Per epoch: how many of the training rows' proteins are cropped and how many residues that drops."""
+    counter = CropCounter()
+    for accession in rows["accession"]:
+        counter.add(len(store.protein(accession).sequence), max_residues)
+    return {"window": window, "max_residues": max_residues, "rows": counter.proteins,
+            "rows_cropped": counter.cropped, "residues_dropped": counter.residues_dropped}

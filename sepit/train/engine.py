@@ -2,7 +2,8 @@
 
 ``SepitTrainer`` adds what SEPIT needs on top: per-module learning-rate groups (built by
 :func:`sepit.train.optim.param_groups`), logging of component losses (stage-0 losses, MoE auxiliary loss)
-and saving the processor into every checkpoint so each checkpoint is a complete, loadable model folder.
+and of cropped proteins, and saving the processor into every checkpoint so each checkpoint is a complete,
+loadable model folder.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from safetensors.torch import load_file
 from transformers import Trainer, TrainingArguments
 
 from sepit.train.config import OptimSpec, TrainConfig
+from sepit.train.data import CropCounter
 from sepit.train.optim import build_optimizer
 
 
 class SepitTrainer(Trainer):
     def __init__(self, *args, param_groups: list[dict], save_extra: Callable[[str], None] | None = None,
-                 **kwargs):
+                 crop_counter: CropCounter | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._groups = param_groups
         self._save_extra = save_extra
+        self._crop_counter = crop_counter
         self._components: dict[str, list[float]] = defaultdict(list)
         self.model_accepts_loss_kwargs = False  # per-batch mean loss; the Trainer scales it for accumulation
 
@@ -60,6 +63,8 @@ class SepitTrainer(Trainer):
             for key, values in self._components.items():
                 logs[key] = round(sum(values) / len(values), 6)
             self._components.clear()
+        if "loss" in logs and self._crop_counter is not None:  # this process's data loader, since (re)start
+            logs.update(self._crop_counter.as_log())
         super().log(logs, start_time)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from sepit.errors import ConfigError
+from sepit.model.token_rows import trainable_rows
 
 
 def param_groups(model: nn.Module, scaled: dict[str, tuple[nn.Module | None, float]], base_lr: float,
@@ -15,8 +16,11 @@ def param_groups(model: nn.Module, scaled: dict[str, tuple[nn.Module | None, flo
     parameter of ``model`` (new modules: structure, projector, heads) gets ``base_lr``.
 
     Frozen parameters (requires_grad False) are left out. Each group carries its ``name`` for inspection.
+    Embeddings of which only some rows train (new tokens under LoRA) form a ``new_token_rows`` group at
+    ``base_lr`` without weight decay.
     """
-    taken: set[int] = set()
+    rows = [p for p in model.parameters() if p.requires_grad and trainable_rows(p) is not None]
+    taken: set[int] = {id(p) for p in rows}
     groups: list[dict] = []
     for name, (module, scale) in scaled.items():
         if module is None:
@@ -27,6 +31,8 @@ def param_groups(model: nn.Module, scaled: dict[str, tuple[nn.Module | None, flo
         taken.update(id(p) for p in params)
         if params:
             groups.append({"name": name, "params": params, "lr": base_lr * scale, "weight_decay": weight_decay})
+    if rows:  # new-token rows of a frozen embedding: new-module rate, and no decay (it would move every row)
+        groups.append({"name": "new_token_rows", "params": rows, "lr": base_lr, "weight_decay": 0.0})
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in taken]
     if rest:
         groups.append({"name": "new_modules", "params": rest, "lr": base_lr, "weight_decay": weight_decay})

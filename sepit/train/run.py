@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sepit.config import save_config
 from sepit.errors import ConfigError
 from sepit.io_utils import atomic_dir
 from sepit.train.config import TrainConfig
+from sepit.train.data import crop_summary
 from sepit.train.engine import SepitTrainer, training_arguments
 from sepit.train.logging import JsonlLogger, plot_losses
 
@@ -52,14 +54,16 @@ def train_stage(cfg: TrainConfig, stage: int, *, resume: bool = False, overwrite
     trainer = SepitTrainer(model=plan.model, args=args, train_dataset=plan.rows, data_collator=plan.collator,
                            eval_dataset=eval_rows(cfg, stage) if cfg.eval.steps else None,
                            param_groups=plan.groups, save_extra=plan.save_extra,
+                           crop_counter=plan.cropper.counter if plan.cropper else None,
                            callbacks=[JsonlLogger(out / "metrics.jsonl"), *(callbacks or [])])
+    crops = _report_crops(plan, stage, trainer.args.should_save)
     started = time.time()
     result = trainer.train(resume_from_checkpoint=ckpt)
     if trainer.args.should_save:
         engine = "deepspeed" if trainer.is_deepspeed_enabled else ("fsdp" if trainer.is_fsdp_enabled else (
             "ddp" if trainer.args.world_size > 1 else "single"))
         _finish(cfg, stage, plan, out, result, time.time() - started,
-                {"world_size": trainer.args.world_size, "engine": engine})
+                {"world_size": trainer.args.world_size, "engine": engine, "crop": crops})
     return cfg.model_dir(stage)
 
 
@@ -77,6 +81,19 @@ def eval_rows(cfg: TrainConfig, stage: int):
     return instruction_items(store, spec, cfg.seed, cfg.pooling_stride)
 
 
+def _report_crops(plan, stage: int, main_process: bool) -> dict | None:
+    """Per-epoch cropping of the training rows, printed once (main process) and kept for summary.json."""
+    if plan.cropper is None:
+        return None
+    c = plan.cropper
+    crops = crop_summary(c.store, plan.rows, c.max_residues, c.window)
+    if main_process and crops["rows_cropped"]:
+        print(f"stage {stage}: {crops['rows_cropped']} of {crops['rows']} training rows have proteins longer than "
+              f"max_residues={c.max_residues}: cropped ({c.window} window), {crops['residues_dropped']} residues "
+              "dropped per epoch", file=sys.stderr)
+    return crops
+
+
 def _finish(cfg: TrainConfig, stage: int, plan, out: Path, result, seconds: float, run_info: dict) -> None:
     with atomic_dir(cfg.model_dir(stage), overwrite=True) as tmp:
         plan.save_final(tmp)
@@ -85,4 +102,6 @@ def _finish(cfg: TrainConfig, stage: int, plan, out: Path, result, seconds: floa
     plot_losses(out / "metrics.jsonl", out / f"loss_stage{stage}.png", f"{cfg.name}: stage {stage}")
     summary = {"stage": stage, "steps": result.global_step, "train_loss": result.training_loss,
                "seconds": round(seconds, 1), "items": len(plan.rows), **run_info}
+    if plan.cropper is not None:  # what the main process's data loader cropped since the run (re)started
+        summary["crop"] = {**(summary.get("crop") or {}), "seen": plan.cropper.counter.as_log()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

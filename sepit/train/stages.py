@@ -20,9 +20,10 @@ from sepit.generation_defaults import apply_generation_defaults
 from sepit.model.build import apply_lora, build_sepit, load_sepit
 from sepit.model.lora_merge import merge_sepit_lora
 from sepit.model.moe import upcycle_sepit
+from sepit.model.token_rows import train_all_rows
 from sepit.train.collate import InstructionCollator
 from sepit.train.config import TrainConfig
-from sepit.train.data import instruction_items
+from sepit.train.data import ProteinCropper, instruction_items
 from sepit.train.optim import param_groups
 from sepit.train.parts import encoder_from_spec, llm_and_tokenizer, lora_kwargs, require_model_folder
 
@@ -35,6 +36,7 @@ class StagePlan:
     groups: list[dict]
     save_extra: Callable[[str], None] | None  # writes the processor/tokenizers into a model folder
     save_final: Callable[[Path], None]  # writes the complete final model folder
+    cropper: ProteinCropper | None = None  # the collator's cropping (window, counts)
 
 
 def _sepit_groups(model, cfg: TrainConfig, stage: int) -> list[dict]:
@@ -48,7 +50,7 @@ def _sepit_plan(cfg: TrainConfig, stage: int, model, processor) -> StagePlan:
     store = DatasetStore(cfg.dataset_dir(stage))
     rows = instruction_items(store, spec.data, cfg.seed, cfg.pooling_stride)
     collator = InstructionCollator(store, processor, spec.data.max_residues, spec.structure_dropout,
-                                   spec.max_answer_tokens)
+                                   spec.max_answer_tokens, spec.data.crop_window)
 
     def save_final(folder: Path) -> None:
         apply_generation_defaults(model.generation_config, dataclasses.asdict(cfg.generation))
@@ -56,7 +58,7 @@ def _sepit_plan(cfg: TrainConfig, stage: int, model, processor) -> StagePlan:
         processor.save_pretrained(folder)
 
     return StagePlan(model, rows, collator, _sepit_groups(model, cfg, stage), processor.save_pretrained,
-                     save_final)
+                     save_final, collator.proteins)
 
 
 def stage1_plan(cfg: TrainConfig, init_from: str | None = None) -> StagePlan:
@@ -83,12 +85,14 @@ def stage2_plan(cfg: TrainConfig, init_from: str | None = None) -> StagePlan:
     the LLM dense (the "without MoE" ablation)."""
     folder = require_model_folder(Path(init_from or cfg.model_dir(1)), "stage-1 model")
     try:
-        model, processor = load_sepit(folder)
+        model, processor = load_sepit(folder, merge_lora=False)  # merged below, with the trainable flags reset
     except (OSError, ValueError, KeyError) as err:
         raise ConfigError(f"{folder} is not a stage-1 sepit model folder: {err}") from None
     if model.config.is_moe:
         raise ConfigError(f"{folder} already holds a mixture-of-experts model; stage 2 starts from stage 1")
-    merge_sepit_lora(model)
+    if merge_sepit_lora(model):  # a dense LLM again: all of it trainable unless stage 2 adds its own LoRA
+        model.language_model.requires_grad_(True)
+        train_all_rows(model.get_input_embeddings().weight)
     moe = cfg.moe.num_experts > 0
     if moe:
         upcycle_sepit(model, cfg.moe.num_experts, cfg.moe.top_k, cfg.moe.aux_coef)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 
 import pytest
+from Bio.Align import PairwiseAligner, substitution_matrices
 
 from sepit.data.splits import homology_split, identities, random_split
 from sepit.data.uniprot import parse_flatfile
@@ -23,11 +25,40 @@ def _family_sequences(n_families=6, members=4, length=80, seed=0):
     return seqs
 
 
-def _check(seqs, split, threshold):
+@functools.cache
+def _aligner() -> PairwiseAligner:
+    """Smith-Waterman, BLOSUM62, gap open 11 / extend 1 in BLAST's convention (a gap of k costs 11 + k)."""
+    return PairwiseAligner(mode="local", substitution_matrix=substitution_matrices.load("BLOSUM62"),
+                           open_gap_score=-12, extend_gap_score=-1)
+
+
+def reference_identity(a: str, b: str) -> float:
+    """Identity by Biopython, independent of sepit's pyopal path: identical aligned residues of the best local
+    alignment over the shorter length (the definition in sepit.data.splits)."""
+    return _aligner().align(a, b)[0].counts().identities / min(len(a), len(b))
+
+
+def _nearest_by_kmers(query: str, targets: list[str], top: int, k: int = 3) -> list[str]:
+    """The ``top`` targets sharing the most ``k``-mers with ``query`` (over the shorter set): an independent,
+    cheap prefilter for large sets, where aligning every pair with Biopython would take too long."""
+    q = {query[i:i + k] for i in range(len(query) - k + 1)}
+
+    def shared(t: str) -> float:
+        kmers = {t[i:i + k] for i in range(len(t) - k + 1)}
+        return len(q & kmers) / max(1, min(len(q), len(kmers)))
+
+    return sorted(targets, key=shared, reverse=True)[:top]
+
+
+def _check(seqs, split, threshold, top: int | None = None):
+    """Every valid and test protein stays below the threshold to every training protein (Biopython identity;
+    with ``top``, to its ``top`` nearest training proteins by shared 3-mers)."""
     train = [seqs[a] for a, s in split.items() if s == "train"]
-    for acc, side in split.items():
-        if side == "test":
-            assert max(identities(seqs[acc], train)) < threshold, acc
+    held_out = [a for a, s in split.items() if s != "train"]
+    assert train and held_out
+    for acc in held_out:
+        targets = train if top is None else _nearest_by_kmers(seqs[acc], train, top)
+        assert max(reference_identity(seqs[acc], t) for t in targets) < threshold, (acc, split[acc])
 
 
 def test_homology_split_keeps_families_together():
@@ -39,12 +70,25 @@ def test_homology_split_keeps_families_together():
     _check(seqs, split, 0.3)
 
 
+def test_reference_identity_separates_families_and_agrees_with_sepit():
+    """The independent identity can fail the split check: family members are far above 0.3, and sepit's own
+    identities agree with it on every pair of the toy families."""
+    seqs = _family_sequences(n_families=3, members=2)
+    names = sorted(seqs)
+    for i, a in enumerate(names):
+        ours = identities(seqs[a], [seqs[b] for b in names[i + 1:]])
+        for b, got in zip(names[i + 1:], ours, strict=True):
+            ref = reference_identity(seqs[a], seqs[b])
+            assert ref > 0.6 if a[:2] == b[:2] else ref < 0.3, (a, b, ref)
+            assert got == pytest.approx(ref, abs=0.05), (a, b)
+
+
 def test_homology_split_real_proteins(shared_data):
     path = shared_data / "swissprot_flatfiles" / "libswiss_perl_SWISS100.dat.gz"
     seqs = {r.accession: r.sequence for r in parse_flatfile(path)}
     split = homology_split(seqs, identity=0.3, seed=0, method="opal")
     assert "test" in split.values()
-    _check(seqs, split, 0.3)
+    _check(seqs, split, 0.3, top=10)
 
 
 @pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
@@ -88,4 +132,4 @@ def test_real_proteins_with_mmseqs_are_verified(shared_data):
     seqs = {r.accession: r.sequence for r in parse_tsv(path)}
     split = homology_split(seqs, identity=0.3, seed=0, method="mmseqs")
     assert list(split.values()).count("test") >= 0.08 * len(seqs)
-    _check(seqs, split, 0.3)
+    _check(seqs, split, 0.3, top=3)

@@ -1,14 +1,22 @@
-"""MoE upcycling (DESIGN 2.6): identical experts reproduce the dense model; aux loss is added (bug #4)."""
+"""MoE upcycling (DESIGN 2.6): identical experts reproduce the dense model; aux loss is added (bug #4); top-1
+routers learn from the language-model loss itself (straight-through gate), not only from the aux loss."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from tiny_sepit import ANSWERS, QUESTIONS, SEQS, random_coords, tiny_llm_config, tiny_sepit
-from transformers import LlamaForCausalLM, MixtralForCausalLM
+from transformers import AutoModelForCausalLM, LlamaForCausalLM, MixtralForCausalLM
+from transformers.models.mixtral.modeling_mixtral import MixtralTopKRouter
 
 from sepit.errors import ConfigError
 from sepit.model.build import apply_lora
-from sepit.model.moe import mixtral_config_from_dense, upcycle_llm, upcycle_sepit
+from sepit.model.moe import (
+    SepitMixtralForCausalLM,
+    StraightThroughRouter,
+    mixtral_config_from_dense,
+    upcycle_llm,
+    upcycle_sepit,
+)
 
 
 def _dense(seed=0, **overrides):
@@ -79,8 +87,61 @@ def test_loss_is_lm_loss_plus_coef_times_aux():
     lm_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
     assert out.aux_loss > 0
     torch.testing.assert_close(out.loss, lm_loss + 0.05 * out.aux_loss)
-    out.loss.backward()
-    assert model.language_model.model.layers[0].mlp.gate.weight.grad.abs().sum() > 0  # router learns
+
+
+def _router_grad_norms(model, batch) -> list[float]:
+    """Router gradient norms per layer from the LM loss only (no router logits, so no aux loss at all)."""
+    model.zero_grad()
+    model(**batch, output_router_logits=False).loss.backward()
+    return [float(layer.mlp.gate.weight.grad.norm()) for layer in model.language_model.model.layers]
+
+
+def test_top1_router_learns_from_the_task_loss_alone():
+    """aux_coef 0: the loss is the LM loss only, and every router still gets a clear gradient. Mixtral's own
+    router (renormalised top-1 weight p / p = 1) gets none: the reference that shows what changed."""
+    model, proc = tiny_sepit()
+    upcycle_sepit(model, num_experts=4, top_k=1, aux_coef=0.0)
+    batch = proc(SEQS, questions=QUESTIONS, answers=ANSWERS)
+    model.train()
+    assert all(isinstance(layer.mlp.gate, StraightThroughRouter) for layer in model.language_model.model.layers)
+    ours = _router_grad_norms(model, batch)
+    assert min(ours) > 1e-4, ours
+    for layer in model.language_model.model.layers:  # the stock Mixtral router, same weights
+        stock = MixtralTopKRouter(model.config.text_config)
+        stock.weight = layer.mlp.gate.weight
+        layer.mlp.gate = stock
+    stock_norms = _router_grad_norms(model, batch)
+    assert max(stock_norms) < 1e-6 < min(ours), (stock_norms, ours)
+
+
+def test_straight_through_gradient_is_the_switch_gradient():
+    """d loss / d router logit_j = g (1[j = e] - p_j), g = <d loss / d output, chosen expert's output>."""
+    config = mixtral_config_from_dense(tiny_llm_config(vocab_size=100), 4, 1, 0.0)
+    torch.manual_seed(0)
+    router = StraightThroughRouter(config)
+    torch.nn.init.normal_(router.weight, std=0.5)
+    x_SH, expert_out_SH, upstream_SH = (torch.randn(6, 32) for _ in range(3))
+    logits_SE, weight_S1, index_S1 = router(x_SH)
+    assert torch.equal(weight_S1, torch.ones_like(weight_S1))  # forward value: exactly 1
+    (upstream_SH * expert_out_SH * weight_S1).sum().backward()
+    g_S = (upstream_SH * expert_out_SH).sum(-1)
+    p_SE = torch.softmax(logits_SE.detach(), -1)
+    dlogits_SE = g_S[:, None] * (F.one_hot(index_S1[:, 0], 4) - p_SE)
+    torch.testing.assert_close(router.weight.grad, dlogits_SE.T @ x_SH)
+
+
+def test_upcycled_model_reloads_with_its_router(tmp_path):
+    model, proc = tiny_sepit()
+    upcycle_sepit(model, num_experts=4, top_k=1)
+    for layer in model.language_model.model.layers:
+        layer.mlp.gate.weight.data.normal_(0, 1.0)
+    model.save_pretrained(tmp_path)
+    again = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert type(again.language_model) is SepitMixtralForCausalLM
+    assert all(type(layer.mlp.gate) is StraightThroughRouter for layer in again.language_model.model.layers)
+    batch = proc(SEQS, questions=QUESTIONS, answers=ANSWERS)
+    with torch.no_grad():
+        torch.testing.assert_close(again(**batch).logits, model(**batch).logits, atol=0, rtol=0)
 
 
 def test_lora_on_fused_experts():
@@ -90,8 +151,9 @@ def test_lora_on_fused_experts():
     batch = proc(SEQS[:2], questions=QUESTIONS[:2], answers=ANSWERS[:2])
     model.train()
     model(**batch).loss.backward()
-    lora = [(n, p) for n, p in model.language_model.named_parameters() if p.requires_grad]
-    assert lora and all("lora_" in n for n, _ in lora)
+    lora = [(n, p) for n, p in model.language_model.named_parameters() if p.requires_grad and "lora_" in n]
+    others = {n for n, p in model.language_model.named_parameters() if p.requires_grad and "lora_" not in n}
+    assert lora and others == {"model.embed_tokens.weight"}  # the new-token rows (only they get a gradient)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for _, p in lora)
     with pytest.raises(ConfigError, match="LoRA"):
         upcycle_llm(model.language_model)

@@ -51,7 +51,7 @@ def test_paper_preset_builds_every_stage_with_local_standins(tmp_path, tiny_data
     plan1 = stage1_plan(cfg)
     assert _lrs(plan1) == pytest.approx({"encoder": 1e-5, "llm": 1e-5, "new_modules": 1e-4})
     assert all(p.requires_grad for p in plan1.model.parameters())  # full fine-tuning, no LoRA
-    assert plan1.collator.structure_dropout == pytest.approx(0.15)
+    assert plan1.collator.proteins.structure_dropout == pytest.approx(0.15)
     plan1.save_final(cfg.model_dir(1))
 
     plan2 = stage2_plan(cfg)
