@@ -30,6 +30,8 @@ class Protein:
     coords: np.ndarray | None = None  # [L, 3] float32, NaN rows = no point
     plddt: np.ndarray | None = None  # [L] float32
     structure_source: str = ""
+    structure_path: Path | None = None
+    chain: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -103,6 +105,7 @@ def attach_structures(proteins: list[Protein], folder: str | Path | None, min_id
                 continue
             protein.coords, protein.plddt = res.coords_L3, res.plddt_L
             protein.structure_source = f"{path.name}:{res.chain}"
+            protein.structure_path, protein.chain = path, res.chain
             break
 
 
