@@ -22,7 +22,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
 from sepit.errors import SepitError
 from sepit.eval.generate import GenerationSettings, score_options
-from sepit.prompts import format_question
+from sepit.serve.conversation import chat_messages
 
 
 class QueueFullError(SepitError):
@@ -162,8 +162,7 @@ class Engine:
         """One ``generate`` call for all ``jobs`` (same settings), then option scoring for closed-set ones."""
         self.batches_run += 1
         items = [j.item for j in jobs]
-        batch = self.processor([it["sequence"] for it in items],
-                               questions=[format_question(it["question"], it["choices"]) for it in items],
+        batch = self.processor([it["sequence"] for it in items], messages=[chat_messages(it) for it in items],
                                coords=[it.get("coords") for it in items], plddt=[it.get("plddt") for it in items],
                                padding_side="left")
         inputs = {k: v.to(self.device) for k, v in batch.items()}
