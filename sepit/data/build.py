@@ -1,4 +1,4 @@
-"""``sepit data build``: flat files and TSV exports + structures -> instruction dataset folder (atomic).
+"""``sepit data build``: flat files, UniProt XML and TSV exports + structures -> instruction dataset folder (atomic).
 
 Per-record problems (bad entry, invalid residues, duplicate accession, structure that cannot be read or does
 not align) are counted in the summary with their reasons; nothing is dropped silently.
@@ -26,6 +26,7 @@ from sepit.data.structure import structure_for_sequence
 from sepit.data.summary import make_summary
 from sepit.data.tsv import parse_tsv
 from sepit.data.uniprot import parse_flatfile
+from sepit.data.uniprot_xml import is_uniprot_xml, parse_uniprot_xml
 from sepit.errors import ConfigError, InputFormatError, StructureError
 from sepit.io_utils import atomic_dir, open_text
 
@@ -77,13 +78,20 @@ def read_records(paths: list[str], skips: SkipLog) -> list[ProteinRecord]:
     """Read every input (flat file or TSV, by content); first occurrence of an accession wins."""
     records: dict[str, ProteinRecord] = {}
     for path in paths:
-        reader = parse_tsv if _is_tsv(Path(path)) else parse_flatfile
+        reader = input_reader(Path(path))
         for rec in reader(path, on_error=lambda src, rid, why: skips.add("record", src, rid, why)):
             if rec.accession in records:
                 skips.add("record", rec.source, rec.accession, "duplicate accession (kept the first)")
                 continue
             records[rec.accession] = rec
     return list(records.values())
+
+
+def input_reader(path: Path):
+    """The record reader for an input, by content: UniProt XML, UniProt TSV export or Swiss-Prot flat file."""
+    if is_uniprot_xml(path):
+        return parse_uniprot_xml
+    return parse_tsv if _is_tsv(path) else parse_flatfile
 
 
 def _is_tsv(path: Path) -> bool:
@@ -93,8 +101,8 @@ def _is_tsv(path: Path) -> bool:
         return False
     if "\t" in first and "Entry" in first.split("\t"):
         return True
-    raise InputFormatError(f"{path}: neither a Swiss-Prot flat file (first line 'ID   ...') nor a UniProt TSV"
-                           f" export (header with 'Entry'); first line: {first[:80]!r}")
+    raise InputFormatError(f"{path}: neither a Swiss-Prot flat file (first line 'ID   ...'), a UniProt TSV"
+                           f" export (header with 'Entry') nor UniProt XML; first line: {first[:80]!r}")
 
 
 def attach_structure(rec: ProteinRecord, finder: StructureFinder | None, cfg: BuildConfig,
