@@ -2,10 +2,12 @@
 
 The embedding of a protein is the encoder's hidden state at ``layer`` (default: the penultimate layer, the one
 the LLM sees) over its real residues: ``pooled`` [D] is their mean, ``per_residue`` [L, D] the states
-themselves (CLS/EOS/padding never count). Batches are grouped by length; padding does not change a protein's
-embedding. Works with stage-0 folders (``encoder/`` inside) and stage-1/2 sepit folders.
+themselves (CLS/EOS/padding never count). Proteins longer than ``max_residues`` (default: the encoder's
+position limit) are embedded from their first ``max_residues`` residues; ``length`` keeps the full length.
+Batches are grouped by length; padding does not change a protein's embedding. Works with stage-0 folders
+(``encoder/`` inside) and stage-1/2 sepit folders.
 
-Output (``write_embeddings``): ``OUT.parquet`` (columns ``accession``, ``length``, ``structure`` (bool: a
+Output (:func:`embed_to_file`): ``OUT.parquet`` (columns ``accession``, ``length``, ``structure`` (bool: a
 structure was used), ``structure_source``, ``embedding`` (list of float32) and, with per-residue output,
 ``per_residue`` (list of lists)) or ``OUT.npz`` (``accessions`` [N], ``structure`` [N] bool, ``lengths`` [N],
 ``embeddings`` [N, D] float32 and, with per-residue output, ``residues`` [sum L, D] + ``offsets`` [N + 1]).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -60,8 +63,10 @@ class ProteinEmbedder:
     @torch.inference_mode()
     def embed_batch(self, proteins: Sequence[Protein], per_residue: bool = False) -> list[dict]:
         """One padded forward pass; rows with ``pooled`` [D] (and ``per_residue`` [L, D]) float32 arrays."""
-        batch = encode_proteins([p.sequence for p in proteins], self.tokenizer, self.max_residues, "truncate",
-                                [p.coords for p in proteins], [p.plddt for p in proteins])
+        with warnings.catch_warnings():  # cropping is documented (``length`` keeps the full length)
+            warnings.simplefilter("ignore", UserWarning)
+            batch = encode_proteins([p.sequence for p in proteins], self.tokenizer, self.max_residues, "truncate",
+                                    [p.coords for p in proteins], [p.plddt for p in proteins])
         batch.pop("num_residues")
         inputs = {k: v.to(self.device) for k, v in batch.items()}
         out = self.encoder(input_ids=inputs["protein_input_ids"], attention_mask=inputs["protein_attention_mask"],

@@ -97,3 +97,16 @@ def test_bad_fasta_is_named(sepit_dir, tmp_path, capsys, text, message):
     out = tmp_path / "emb.parquet"
     assert main(["embed", "--model", str(sepit_dir), "--fasta", str(fasta), "--out", str(out)]) == 2
     assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_cli_embeds_a_built_dataset_with_its_structures(sepit_dir, tiny_store_dir, tmp_path):
+    from sepit.data.store import DatasetStore
+
+    store = DatasetStore(tiny_store_dir)
+    out = tmp_path / "ds.parquet"
+    assert main(["embed", "--model", str(sepit_dir), "--data", str(tiny_store_dir), "--out", str(out),
+                 "--max-residues", "48", "--batch-size", "16", "--no-progress"]) == 0
+    table = pq.read_table(out).to_pydict()
+    assert table["accession"] == store.accessions()
+    assert table["structure"] == [store.protein(a).coords is not None for a in table["accession"]]
+    assert table["length"] == [len(store.protein(a).sequence) for a in table["accession"]]
