@@ -78,7 +78,7 @@ def _protein(path: Path, record_id: str, lineno: int, sequence: str) -> Protein:
     where = f"{path}:{lineno}: record {record_id}"
     if not sequence:
         raise InputFormatError(f"{where}: empty sequence")
-    return Protein(record_id, validate_sequence(sequence.replace("*", "").rstrip(), where),
+    return Protein(record_id, validate_sequence(sequence.rstrip("*"), where),  # a final stop codon is dropped
                    accession_of(record_id))
 
 
