@@ -23,10 +23,10 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output file: OUT.parquet or OUT.npz")
     p.add_argument("--per-residue", action="store_true", help="also write each residue's embedding")
     p.add_argument("--layer", type=int, default=None,
-                   help="encoder hidden state to use (default: the layer the LLM reads, the penultimate)")
+                   help="encoder hidden state to use; none given = the layer the LLM reads (the penultimate)")
     p.add_argument("--batch-size", type=int, default=8, help="proteins per forward pass")
     p.add_argument("--max-residues", type=int, default=None,
-                   help="crop longer proteins to this many residues (default: the encoder's limit)")
+                   help="crop longer proteins to this many residues; none given = the encoder's limit")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
