@@ -122,3 +122,24 @@ class Sepit:
 
                 answers[i].choice = parse_choice(answers[i].text, items[i]["choices"])
         return answers
+
+    def embed(self, sequence: str | None = None, structure: str | Path | None = None, chain: str | None = None,
+              per_residue: bool = False) -> dict:
+        """One protein's encoder embedding: ``pooled`` [D] float32, ``structure`` (bool: a structure was used),
+        ``length`` and, with ``per_residue``, ``per_residue`` [L, D] (see :mod:`sepit.embed`)."""
+        return self.embed_many([{"sequence": sequence, "structure": structure, "chain": chain}],
+                               per_residue=per_residue)[0]
+
+    def embed_many(self, requests: list[dict], batch_size: int = 8, per_residue: bool = False) -> list[dict]:
+        """Each request: ``sequence`` and/or ``structure`` (+ ``chain``, ``id``); rows in request order."""
+        from sepit.data.fasta import Protein
+        from sepit.embed import ProteinEmbedder
+
+        proteins = []
+        for i, r in enumerate(requests):
+            item = protein_input(r.get("sequence"), r.get("structure"), r.get("chain"))
+            proteins.append(Protein(str(r.get("id", i)), item["sequence"], coords=item.get("coords"),
+                                    plddt=item.get("plddt"), structure_source=item["structure"].get("file", "")))
+        embedder = ProteinEmbedder(self.model.encoder, self.processor.protein_tokenizer,
+                                   self.model.config.protein_feature_layer, device=self.device)
+        return list(embedder.embed(proteins, batch_size, per_residue))

@@ -1,4 +1,5 @@
-"""``sepit ask``: one question about one protein."""
+"""``sepit ask``: one question about one protein, or (``--fasta F --out answers.jsonl``) several questions about
+every protein of a FASTA file (:mod:`sepit.annotate`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,25 @@ def register(sub) -> None:
                        description="Answer a question about a protein given by sequence, FASTA file and/or "
                                    "structure file (PDB, mmCIF, AlphaFold model; gzipped too).",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("question", help="the question, e.g. 'What is the function of this protein?'")
+    p.add_argument("question", nargs="+",
+                   help="the question, e.g. 'What is the function of this protein?' (several with --out)")
     p.add_argument("--model", required=True, help="sepit model folder (stage 1 or 2 output)")
     p.add_argument("--sequence", default=None, help="protein sequence (one-letter codes)")
     p.add_argument("--fasta", default=None, help="FASTA file holding the protein")
     p.add_argument("--id", default=None, help="record id in --fasta (default: the first record)")
     p.add_argument("--structure", default=None, help="structure file aligned to the sequence")
     p.add_argument("--chain", default=None, help="chain of the structure (default: best match)")
-    p.add_argument("--choices", default=None, help="closed-set options separated by '|', e.g. 'yes|no'")
+    p.add_argument("--choices", action="append", default=None,
+                   help="closed-set options separated by '|', e.g. 'yes|no'; with several questions give it once "
+                        "per question, in order ('' = open question)")
+    p.add_argument("--out", default=None,
+                   help="answers.jsonl: answer every question for every protein of --fasta (one row per pair; "
+                        "resumes an interrupted run)")
+    p.add_argument("--structures", default=None,
+                   help="with --out: folder of structure files matched by accession or FASTA id")
+    p.add_argument("--batch-size", type=int, default=8, help="with --out: pairs answered per batch")
+    p.add_argument("--overwrite", action="store_true", help="with --out: start again instead of resuming")
+    p.add_argument("--no-progress", action="store_true", help="with --out: no progress bar")
     p.add_argument("--max-new-tokens", type=int, default=128, help="generation length limit")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (with --sample)")
@@ -47,11 +59,49 @@ def read_fasta(path: str, record_id: str | None = None) -> str:
     raise InputFormatError(f"{path}: no record {record_id!r}" if record_id else f"{path}: no FASTA record")
 
 
+def run_many(args) -> int:
+    """``--fasta F QUESTION... --out answers.jsonl``: every (protein, question) pair, batched and resumable."""
+    from sepit.annotate import annotate, questions_from
+    from sepit.api import Sepit
+    from sepit.data.fasta import attach_structures, read_proteins
+    from sepit.errors import SepitError
+
+    if not args.out or not args.fasta:
+        raise SepitError("several questions need --fasta (the proteins) and --out answers.jsonl")
+    if args.sequence or args.id or args.structure:
+        raise SepitError("--out answers every record of --fasta: --sequence, --id and --structure do not apply "
+                         "(use --structures DIR)")
+    if args.batch_size < 1:
+        raise SepitError(f"--batch-size must be >= 1, got {args.batch_size}")
+    questions = questions_from(args.question, args.choices)
+    proteins = read_proteins(args.fasta)
+    attach_structures(proteins, args.structures)
+    model = Sepit.from_pretrained(args.model, device=args.device)
+    counts = annotate(model, proteins, questions, args.out, args.batch_size, overwrite=args.overwrite,
+                      progress=not args.no_progress, max_new_tokens=args.max_new_tokens, do_sample=args.sample,
+                      temperature=args.temperature, top_p=args.top_p)
+    rate = counts["proteins_per_minute"]
+    print(f"{args.out}: {counts['rows']} answers for {len(proteins)} proteins x {len(questions)} questions"
+          + (f", {counts['resumed']} kept from an earlier run" if counts["resumed"] else "")
+          + (f", {counts['errors']} failed (see their 'error')" if counts["errors"] else "")
+          + (f"; {rate:.1f} proteins/min" if rate else ""))
+    return 0
+
+
 def run(args) -> int:
     import json
 
     from sepit.api import Sepit
     from sepit.errors import SepitError
+
+    if args.out or len(args.question) > 1:
+        return run_many(args)
+    if args.structures:
+        raise SepitError("--structures goes with --fasta ... --out (use --structure FILE for one protein)")
+    if args.choices and len(args.choices) > 1:
+        raise SepitError("one question takes one --choices")
+    args.question = args.question[0]
+    args.choices = args.choices[0] if args.choices else None
 
     if args.sequence and args.fasta:
         raise SepitError("give --sequence or --fasta, not both")

@@ -16,10 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_build(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="flat files / TSV exports + structures -> dataset folder",
+    p = sub.add_parser("build", help="flat files / UniProt XML / TSV exports + structures -> dataset folder",
                        description="Build proteins + instructions tables (written atomically).")
     p.add_argument("--input", nargs="+", required=True, metavar="FILE",
-                   help="Swiss-Prot flat files (.dat/.dat.gz) and/or UniProt TSV exports (.tsv/.tsv.gz), mixed")
+                   help="Swiss-Prot flat files (.dat/.dat.gz), UniProt XML (.xml/.xml.gz) and/or UniProt TSV "
+                        "exports (.tsv/.tsv.gz), mixed")
     p.add_argument("--out", required=True, metavar="DIR", help="output dataset folder")
     p.add_argument("--structures", metavar="DIR|TAR", help="folder searched (recursively) for AlphaFold models"
                    " named by accession and PDB/mmCIF files named by PDB id, or an uncompressed .tar of such files"

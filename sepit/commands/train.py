@@ -13,9 +13,12 @@ def register(sub) -> None:
                     "starts from the previous stage's <output_dir>/stage<N-1>/model folder. Extra arguments "
                     "--key.sub VALUE (or key.sub=VALUE) override config entries, e.g. --stage1.optim.lr 3e-4.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--stage", type=int, choices=(0, 1, 2), required=True, help="which stage to train")
-    p.add_argument("--config", default="debug",
-                   help="preset name (debug, demo, paper) or a YAML file")
+    p.add_argument("--stage", type=int, choices=(0, 1, 2), default=None,
+                   help="which stage to train (required unless --print-config)")
+    p.add_argument("--config", default=None,
+                   help="required: preset name (debug, demo, paper) or a YAML file; fields: docs/configuration.md")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (preset/file + overrides) as YAML and exit")
     p.add_argument("--data", default=None, help="built dataset folder (sets `dataset`)")
     p.add_argument("--output-dir", default=None, help="run folder (sets `output_dir`)")
     p.add_argument("--init-from", default=None,
@@ -45,15 +48,28 @@ def overrides_from(extra: list[str]) -> list[str]:
 
 
 def run(args) -> int:
-    from sepit.train.config import load_train_config
+    from sepit.errors import ConfigError
+    from sepit.train.config import PRESETS, load_train_config
     from sepit.train.run import train_stage
 
+    if not args.config:
+        raise ConfigError(f"--config is required: a preset ({', '.join(PRESETS)}) or a YAML file "
+                          "(fields and defaults: docs/configuration.md)")
     overrides = overrides_from(args.extra)
     if args.data:
         overrides.append(f"dataset={args.data}")
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     cfg = load_train_config(args.config, overrides)
+    if args.print_config:
+        import yaml
+
+        from sepit.config import to_dict
+
+        print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+        return 0
+    if args.stage is None:
+        raise ConfigError("--stage is required (0, 1 or 2)")
     folder = train_stage(cfg, args.stage, resume=args.resume, overwrite=args.overwrite,
                          init_from=args.init_from)
     print(f"stage {args.stage} model: {folder}")

@@ -1,4 +1,4 @@
-"""``sepit data build``: flat files and TSV exports + structures -> instruction dataset folder (atomic).
+"""``sepit data build``: flat files, UniProt XML and TSV exports + structures -> instruction dataset folder (atomic).
 
 Per-record problems (bad entry, invalid residues, duplicate accession, structure that cannot be read or does
 not align) are counted in the summary with their reasons; nothing is dropped silently.
@@ -46,6 +46,7 @@ from sepit.data.store import ArrowPartWriter, read_part, write_store_parts
 from sepit.data.summary import BuildStats
 from sepit.data.tsv import parse_tsv
 from sepit.data.uniprot import parse_flatfile
+from sepit.data.uniprot_xml import is_uniprot_xml, parse_uniprot_xml
 from sepit.errors import ConfigError, InputFormatError
 from sepit.io_utils import atomic_dir, atomic_file, open_text
 
@@ -101,7 +102,7 @@ def iter_records(paths: list[str], skips: SkipLog | None) -> Iterator[ProteinRec
     ``skips`` None: problems are not recorded (a second pass over inputs already checked)."""
     seen: set[str] = set()
     for path in paths:
-        reader = parse_tsv if _is_tsv(Path(path)) else parse_flatfile
+        reader = input_reader(Path(path))
         on_error = (lambda src, rid, why: skips.add("record", src, rid, why)) if skips else (lambda *a: None)
         for rec in reader(path, on_error=on_error):
             if rec.accession in seen:
@@ -117,6 +118,13 @@ def read_records(paths: list[str], skips: SkipLog) -> list[ProteinRecord]:
     return list(iter_records(paths, skips))
 
 
+def input_reader(path: Path):
+    """The record reader for an input, by content: UniProt XML, UniProt TSV export or Swiss-Prot flat file."""
+    if is_uniprot_xml(path):
+        return parse_uniprot_xml
+    return parse_tsv if _is_tsv(path) else parse_flatfile
+
+
 def _is_tsv(path: Path) -> bool:
     with open_text(path) as fh:
         first = fh.readline()
@@ -124,8 +132,8 @@ def _is_tsv(path: Path) -> bool:
         return False
     if "\t" in first and "Entry" in first.split("\t"):
         return True
-    raise InputFormatError(f"{path}: neither a Swiss-Prot flat file (first line 'ID   ...') nor a UniProt TSV"
-                           f" export (header with 'Entry'); first line: {first[:80]!r}")
+    raise InputFormatError(f"{path}: neither a Swiss-Prot flat file (first line 'ID   ...'), a UniProt TSV"
+                           f" export (header with 'Entry') nor UniProt XML; first line: {first[:80]!r}")
 
 
 def scan_inputs(paths: list[str], skips: SkipLog, progress: bool) -> tuple[dict[str, str], dict[str, list[str]]]:

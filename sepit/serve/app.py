@@ -1,7 +1,7 @@
 """The FastAPI app: ``/v1/chat/completions`` (OpenAI-compatible, streaming too), ``/v1/ask``, ``/v1/models``,
 ``/healthz`` and the page at ``/``. Errors are JSON ``{"error": {"message", "type", ...}}``:
-401 API key, 413 body too large, 400 bad JSON, 422 invalid input (pydantic or :class:`SepitError`),
-503 queue full, 504 timeout, 500 anything else (the server keeps serving).
+401 API key, 413 body too large, 400 bad JSON or a chat without any protein, 422 invalid input (pydantic or
+:class:`SepitError`), 503 queue full, 504 timeout, 500 anything else (the server keeps serving).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sepit import __version__
 from sepit.errors import SepitError
 from sepit.eval.generate import GenerationSettings
 from sepit.serve import openai
+from sepit.serve.conversation import NoProteinError, read_conversation
 from sepit.serve.engine import Engine, QueueFullError, TokenStream
 from sepit.serve.guard import Guard
 from sepit.serve.protein import model_item
@@ -98,7 +99,10 @@ def _add_routes(app: FastAPI, sepit, engine: Engine, settings: ServeSettings) ->
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest):
         gen = _generation(settings, body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p)
-        item = await asyncio.to_thread(model_item, body.protein, body.question(), body.answer_choices, settings)
+        conversation = read_conversation(body)
+        item = await asyncio.to_thread(model_item, conversation.protein, conversation.question,
+                                       body.answer_choices, settings)
+        item.update(conversation.item_fields())
         if not body.stream:
             result = await _wait(engine.submit(item, gen), settings.request_timeout_s)
             return openai.completion(result, name, item["structure"])
@@ -152,6 +156,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
                             for e in errors[:5])
         return reply(422, message, "invalid_request_error", where or None)
+
+    @app.exception_handler(NoProteinError)
+    async def no_protein(_request: Request, err: NoProteinError):
+        return reply(400, str(err), "invalid_request_error", "protein", type(err).__name__)
 
     @app.exception_handler(QueueFullError)
     async def busy(_request: Request, err: QueueFullError):

@@ -21,7 +21,8 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
 from sepit.errors import SepitError
-from sepit.eval.generate import GenerationSettings, generate_continuations, score_options, sepit_inputs
+from sepit.eval.generate import GenerationSettings, generate_continuations, score_options
+from sepit.serve.conversation import chat_messages
 
 
 class QueueFullError(SepitError):
@@ -161,7 +162,10 @@ class Engine:
         """One ``generate`` call for all ``jobs`` (same settings), then option scoring for closed-set ones."""
         self.batches_run += 1
         items = [j.item for j in jobs]
-        inputs = sepit_inputs(self.processor, items, self.device)
+        batch = self.processor([it["sequence"] for it in items], messages=[chat_messages(it) for it in items],
+                               coords=[it.get("coords") for it in items], plddt=[it.get("plddt") for it in items],
+                               padding_side="left")
+        inputs = {k: v.to(self.device) for k, v in batch.items()}
         extra = {"stopping_criteria": StoppingCriteriaList([_Cancelled([j.cancelled for j in jobs])])}
         if len(jobs) == 1 and jobs[0].stream is not None:
             extra["streamer"] = jobs[0].stream

@@ -47,9 +47,12 @@ class ContentPart(BaseModel):
 
 
 class ChatMessage(BaseModel):
+    """One turn; a user turn may carry the conversation's ``protein`` (SEPIT extension)."""
+
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
+    protein: ProteinField | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):

@@ -24,11 +24,17 @@ PRESETS = ("debug", "demo", "paper")
 class EncoderSpec:
     """Protein encoder: an ESM-2 architecture by size (random init) or pretrained weights (hub id/folder)."""
     size: str = "tiny"
+    """ESM-2 architecture of a randomly initialised encoder (a name in `sepit.model.esm_tokenizer.ESM_SIZES`)."""
     pretrained: str | None = None
+    """ESM-2 weights to start from (hub id or local folder); overrides `size`."""
     num_kernels: int = 128
+    """Gaussian distance kernels of the structure bias (DESIGN 2.2)."""
     struct_embed_scale: float = 0.01
+    """Scale of the structure embedding added to residue embeddings at initialisation."""
     use_plddt: bool = False
+    """Weight structure-bias pairs by pLDDT / 100 (pLDDT unknown -> weight 1)."""
     attn_implementation: Literal["eager", "sdpa"] = "sdpa"
+    """Encoder attention kernel: eager or sdpa."""
 
 
 @dataclass
@@ -36,30 +42,41 @@ class LLMSpec:
     """Causal LLM: ``tiny`` (random 2-layer Llama with the SmolLM2 tokenizer), ``smollm2-135m-instruct``,
     a hub id or a local folder."""
     name: str = "tiny"
+    """The LLM: tiny, smollm2-135m-instruct, a hub id or a local folder."""
 
 
 @dataclass
 class LoraSpec:
     enabled: bool = False
+    """Adapt the LLM with LoRA instead of tuning all its weights."""
     r: int = 8
+    """LoRA rank."""
     alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
     dropout: float = 0.05
+    """Dropout on the LoRA input."""
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    """LLM linear layers that get LoRA adapters."""
 
 
 @dataclass
 class MoESpec:
     """Sparse upcycling for stage 2 (DESIGN 2.6); ``num_experts: 0`` keeps the LLM dense."""
     num_experts: int = 4
+    """Experts per MoE layer after upcycling in stage 2; 0 keeps the LLM dense."""
     top_k: int = 1
+    """Experts each token is routed to."""
     aux_coef: float = 0.01
+    """Weight of the router load-balancing loss."""
 
 
 @dataclass
 class GenerationSpec:
     """Decoding defaults written into the trained model's generation config (``sepit.generation_defaults``)."""
     repetition_penalty: float = GENERATION_DEFAULTS["repetition_penalty"]
+    """Repetition penalty (1.0 = none)."""
     no_repeat_ngram_size: int = GENERATION_DEFAULTS["no_repeat_ngram_size"]
+    """No n-gram of this size is generated twice in one answer (0 = off); guards against loops."""
 
 
 @dataclass
@@ -69,11 +86,17 @@ class DataSpec:
     ``random`` draws the window's start uniformly each time the protein is batched. (A window centred on
     annotated features is not offered: built datasets store no feature positions.)"""
     dataset: str = ""
+    """Built dataset folder for this stage; empty = the top-level `dataset`."""
     split: str = "train"
+    """Split of the dataset to train on."""
     tasks: list[str] = field(default_factory=list)
+    """Instruction tasks to keep (caption, open, closed); empty = all."""
     max_items: int | None = None
+    """Use at most this many items (a deterministic subset); null = all."""
     max_residues: int = 1024
-    crop_window: Literal["start", "random"] = "start"  # which max_residues residues a longer protein keeps
+    """Proteins longer than this are cropped to this many residues."""
+    crop_window: Literal["start", "random"] = "start"
+    """Which max_residues residues a longer protein keeps: the first ones, or a random window each time."""
 
 
 @dataclass
@@ -84,19 +107,33 @@ class OptimSpec:
     ``lr * structure_lr_scale``; at a small ``lr`` the denoising loss sits at its trivial value for 100+ steps
     (docs/results/denoise.md)."""
     lr: float = 1e-4
+    """Learning rate of new modules (structure bias, projector, warm-up heads)."""
     encoder_lr_scale: float = 0.1
+    """Encoder learning rate = lr x this."""
     llm_lr_scale: float = 0.1
+    """LLM (or LoRA/router) learning rate = lr x this."""
     structure_lr_scale: float = 1.0
+    """Stage 0: structure module learning rate = lr x this."""
     weight_decay: float = 0.0
+    """AdamW weight decay."""
     warmup_ratio: float = 0.0
+    """Fraction of the steps spent in learning-rate warm-up."""
     scheduler: str = "cosine"
+    """Learning-rate schedule (a transformers scheduler name: cosine, linear, constant, ...)."""
     epochs: float = 1.0
+    """Passes over the stage's items (fractions allowed)."""
     max_steps: int = -1
+    """Optimizer steps; > 0 overrides epochs."""
     batch_size: int = 4
+    """Items per device per step."""
     grad_accum: int = 1
+    """Gradient accumulation steps (effective batch = batch_size x grad_accum x devices)."""
     max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
     length_grouping: bool = True
+    """Batch items of similar length together (less padding)."""
 
 
 @dataclass
@@ -104,49 +141,81 @@ class EvalSpec:
     """Loss on held-out items every ``steps`` optimizer steps (``metrics.jsonl``: ``eval_loss``, and the loss
     plot); with ``keep_best`` the stage's final model is the checkpoint with the best ``metric`` (the HF
     Trainer's ``load_best_model_at_end``; checkpoints are then saved every ``steps`` as well)."""
-    steps: int = 0  # 0: no evaluation
+    steps: int = 0
+    """Evaluate every this many optimizer steps; 0 = no evaluation."""
     split: str = "valid"
-    max_items: int | None = 64  # seeded sample of the split's items of the stage's tasks
+    """Held-out split of the dataset to evaluate on."""
+    max_items: int | None = 64
+    """Seeded sample of this many of the split's items (of the stage's tasks); null = all."""
     keep_best: bool = False
+    """The stage's final model is the checkpoint with the best `metric` (needs steps > 0)."""
     metric: str = "eval_loss"
+    """Metric that picks the best checkpoint."""
     greater_is_better: bool = False
+    """Whether a larger `metric` is better."""
 
 
 @dataclass
 class StageSpec:
     data: DataSpec = field(default_factory=DataSpec)
+    """Which items this stage trains on."""
     optim: OptimSpec = field(default_factory=OptimSpec)
+    """Optimizer and schedule of this stage."""
     structure_dropout: float = 0.0
+    """Probability of dropping a protein's structure in a training item (sequence only)."""
     freeze_encoder: bool = False
+    """Keep the protein encoder's weights fixed."""
     text_encoder: str = "minilm-l6-v2"
+    """Stage 0: sentence encoder of the function texts for the contrastive loss."""
     text_max_length: int = 128
+    """Stage 0: token limit of the function texts."""
     max_answer_tokens: int = 256
+    """Stages 1-2: answers are cut to this many tokens."""
 
 
 @dataclass
 class TrainConfig:
     name: str = "debug"
+    """Run name (shown in logs and reports)."""
     output_dir: str = "runs/debug"
+    """Run folder; stage N writes <output_dir>/stage<N>/."""
     dataset: str = ""
+    """Built dataset folder (`sepit data build`) shared by all stages."""
     seed: int = 0
+    """Seed of data order, subsets, dropout and initialisation."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """auto (bf16 on GPUs that support it, else fp32), fp32, bf16 or fp16."""
     save_steps: int = 50
+    """Save a checkpoint every this many steps."""
     save_total_limit: int = 2
+    """Checkpoints kept per stage."""
     logging_steps: int = 1
-    # DataLoader worker processes (the store is memory-mapped, shared by fork); 0 keeps the collator in the
-    # training process, where structure dropout draws from the RNG that checkpoints save (exact resume)
+    """Log losses every this many steps."""
     dataloader_workers: int = 0
+    """DataLoader worker processes (the store is memory-mapped, shared by fork); 0 keeps the collator in the
+    training process, where structure dropout draws from the RNG that checkpoints save (exact resume)."""
     deepspeed: str | None = None
+    """DeepSpeed config file (e.g. sepit/configs/deepspeed_zero2.json); null = none."""
     pooling_stride: int = 1
+    """Residue features averaged in windows of this many residues before the projector."""
     eval: EvalSpec = field(default_factory=EvalSpec)
+    """Held-out loss during training and best-checkpoint selection."""
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
+    """Protein encoder."""
     llm: LLMSpec = field(default_factory=LLMSpec)
+    """Language model."""
     lora: LoraSpec = field(default_factory=LoraSpec)
+    """LoRA on the LLM (stages 1-2)."""
     moe: MoESpec = field(default_factory=MoESpec)
+    """Mixture-of-experts upcycling (stage 2)."""
     stage0: StageSpec = field(default_factory=StageSpec)
+    """Stage 0: encoder warm-up (structure denoising + protein-text contrastive)."""
     stage1: StageSpec = field(default_factory=StageSpec)
+    """Stage 1: caption tuning."""
     stage2: StageSpec = field(default_factory=StageSpec)
+    """Stage 2: MoE upcycling and open/closed question tuning."""
     generation: GenerationSpec = field(default_factory=GenerationSpec)
+    """Decoding defaults saved with the trained model (generation_config.json)."""
 
     def __post_init__(self) -> None:
         if self.generation.repetition_penalty <= 0 or self.generation.no_repeat_ngram_size < 0:

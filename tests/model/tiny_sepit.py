@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 from transformers import AutoTokenizer, LlamaConfig
 
@@ -53,3 +54,17 @@ def random_coords(n: int, seed: int = 0):
 
     rng = np.random.default_rng(seed)
     return np.cumsum(rng.normal(0, 2.0, size=(n, 3)), axis=0).astype("float32")
+
+
+THREE = {"A": "ALA", "C": "CYS", "D": "ASP", "E": "GLU", "F": "PHE", "G": "GLY", "H": "HIS", "I": "ILE",
+         "K": "LYS", "L": "LEU", "M": "MET", "N": "ASN", "P": "PRO", "Q": "GLN", "R": "ARG", "S": "SER",
+         "T": "THR", "V": "VAL", "W": "TRP", "Y": "TYR"}
+PDB_SEQUENCE = "MKTAYIAKQRGAVLIPF"
+
+
+def pdb_text(sequence: str = PDB_SEQUENCE, chain: str = "A", seed: int = 0) -> str:
+    """A CA-only PDB chain with a random-walk trace (enough for structure alignment)."""
+    xyz = np.cumsum(np.random.default_rng(seed).normal(0, 2.0, size=(len(sequence), 3)), axis=0)
+    lines = [f"ATOM  {i:5d}  CA  {THREE[aa]} {chain}{i:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00 80.00           C"
+             for i, (aa, (x, y, z)) in enumerate(zip(sequence, xyz, strict=True), 1)]
+    return "\n".join([*lines, "TER", "END"]) + "\n"

@@ -6,28 +6,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 
-from tiny_sepit import tiny_sepit  # noqa: E402
+from tiny_sepit import PDB_SEQUENCE, pdb_text, tiny_sepit  # noqa: E402, F401
 
 from sepit.model.build import save_sepit  # noqa: E402
-
-THREE = {"A": "ALA", "C": "CYS", "D": "ASP", "E": "GLU", "F": "PHE", "G": "GLY", "H": "HIS", "I": "ILE",
-         "K": "LYS", "L": "LEU", "M": "MET", "N": "ASN", "P": "PRO", "Q": "GLN", "R": "ARG", "S": "SER",
-         "T": "THR", "V": "VAL", "W": "TRP", "Y": "TYR"}
-PDB_SEQUENCE = "MKTAYIAKQRGAVLIPF"
-
-
-def pdb_text(sequence: str = PDB_SEQUENCE, chain: str = "A", seed: int = 0) -> str:
-    """A CA-only PDB chain with a random-walk trace (enough for structure alignment)."""
-    xyz = np.cumsum(np.random.default_rng(seed).normal(0, 2.0, size=(len(sequence), 3)), axis=0)
-    lines = [f"ATOM  {i:5d}  CA  {THREE[aa]} {chain}{i:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00 80.00           C"
-             for i, (aa, (x, y, z)) in enumerate(zip(sequence, xyz, strict=True), 1)]
-    return "\n".join([*lines, "TER", "END"]) + "\n"
 
 
 def talkative_tiny_sepit(seed: int = 0):

@@ -9,8 +9,8 @@ import json
 
 import httpx
 import pytest
-from conftest import PDB_SEQUENCE, pdb_text
 from fastapi.testclient import TestClient
+from tiny_sepit import PDB_SEQUENCE, pdb_text
 
 from sepit.serve import ServeSettings, create_app
 
@@ -82,7 +82,8 @@ def test_chat_completion_matches_openai_shape(client):
     assert choice["message"]["role"] == "assistant" and choice["message"]["content"]
     assert choice["finish_reason"] == "length" and body["usage"]["completion_tokens"] == 6
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + 6
-    parts = chat_body(messages=[{"role": "user", "content": [{"type": "text", "text": QUESTION}]}])
+    parts = chat_body(messages=[{"role": "system", "content": "Be brief."},
+                                {"role": "user", "content": [{"type": "text", "text": QUESTION}]}])
     again = client.post("/v1/chat/completions", json=parts).json()
     assert again["choices"][0]["message"]["content"] == choice["message"]["content"]
 
@@ -131,7 +132,7 @@ def bad_requests():
     yield "/v1/ask", {"question": "q", "structure": {"content": huge_pdb, "format": "pdb"}}, 422, \
         "exceed the server limit of 4096 bytes"
     yield "/v1/ask", {"sequence": SEQ, "question": "q", "colour": "red"}, 422, "colour: Extra inputs"
-    yield "/v1/chat/completions", chat_body(protein=None), 422, "protein: missing"
+    yield "/v1/chat/completions", chat_body(protein=None), 400, "protein: missing"
     yield "/v1/chat/completions", chat_body(n=2), 422, "n: Input should be less than or equal to 1"
     yield "/v1/chat/completions", chat_body(messages=[]), 422, "messages: List should have at least 1 item"
     yield "/v1/chat/completions", chat_body(messages=[{"role": "system", "content": "x"}]), 422, "question: empty"

@@ -66,6 +66,21 @@ def test_page_streams_an_answer_with_option_probabilities(page):
     print(f"screenshot: {shot}")
 
 
+def test_page_keeps_a_conversation_for_follow_up_questions(page):
+    turns = page.locator("#conversation li")
+    assert turns.count() == 2 and page.inner_text("#ask") == "Ask a follow-up"  # the first question and answer
+    page.fill("#question", "Where is it located?")
+    page.fill("#choices", "")
+    page.evaluate("delete document.body.dataset.state")
+    page.click("#ask")
+    page.wait_for_selector("body[data-state]", timeout=30_000)
+    assert page.get_attribute("body", "data-state") == "done", page.inner_text("#status")
+    assert [turns.nth(i).get_attribute("class") for i in range(turns.count())] == ["user", "assistant"] * 2
+    assert turns.nth(2).inner_text() == "Where is it located?" and page.inner_text("#answer").strip()
+    page.fill("#sequence", "MKTAYIAKQR")  # another protein: a new conversation
+    assert turns.count() == 0 and page.inner_text("#ask") == "Ask"
+
+
 def test_page_shows_the_error_of_a_bad_sequence(page):
     page.fill("#sequence", "MKT1")
     page.fill("#question", "What is it?")

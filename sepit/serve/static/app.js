@@ -1,5 +1,7 @@
 // sepit page: sends the form to POST /v1/chat/completions with stream: true and renders the server-sent
-// events as they arrive (text pieces, then the options' probabilities for closed-set questions).
+// events as they arrive (text pieces, then the options' probabilities for closed-set questions). Finished
+// turns are kept as a conversation: a follow-up question is sent with the earlier turns (same protein);
+// changing the protein or "New conversation" starts again.
 "use strict";
 
 const EXAMPLES = [
@@ -12,6 +14,26 @@ const EXAMPLES = [
 const EXAMPLE_SEQUENCE = "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHFDLSHGSAQVKGHGKKVADALTNAVAHVDDMPNALSALSDLHAHKLRVDPVNFKLLSHCLLVTLAAHLPAEFTPAVHASLDKFLASVSTVLTSKYR";
 
 const $ = (id) => document.getElementById(id);
+let conversation = []; // finished turns: { role, content }
+
+function showConversation() {
+  const list = $("conversation");
+  list.replaceChildren();
+  for (const turn of conversation) {
+    const item = document.createElement("li");
+    item.className = turn.role;
+    item.textContent = turn.content;
+    list.appendChild(item);
+  }
+  $("conversation-view").hidden = conversation.length === 0;
+  $("new-conversation").hidden = conversation.length === 0;
+  $("ask").textContent = conversation.length ? "Ask a follow-up" : "Ask";
+}
+
+function resetConversation() {
+  conversation = [];
+  showConversation();
+}
 
 function setStatus(text, isError = false) {
   $("status").textContent = text;
@@ -43,7 +65,7 @@ async function buildRequest() {
   if (chain) protein.chain = chain;
   const body = {
     model: $("model-name").textContent || "sepit",
-    messages: [{ role: "user", content: $("question").value }],
+    messages: [...conversation, { role: "user", content: $("question").value }],
     stream: true,
     max_tokens: Number($("max-tokens").value) || 128,
     protein,
@@ -108,6 +130,7 @@ async function ask(event) {
   showOptions(null);
   showStructure(null);
   setStatus("Sending…");
+  const question = $("question").value;
   const started = performance.now();
   try {
     const response = await fetch("/v1/chat/completions", {
@@ -136,6 +159,8 @@ async function ask(event) {
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     setStatus(`Done in ${seconds} s${state.finish === "length" ? " (stopped at the token limit)" : ""}.`);
+    conversation.push({ role: "user", content: question }, { role: "assistant", content: state.text.trim() });
+    showConversation();
     document.body.dataset.state = "done";
   } catch (err) {
     setStatus(`Error: ${err.message}`, true);
@@ -154,7 +179,10 @@ async function init() {
     $("choices").value = ex.choices || "";
     if (!$("sequence").value.trim() && !$("structure").files.length) $("sequence").value = EXAMPLE_SEQUENCE;
   });
-  $("clear-structure").addEventListener("click", () => { $("structure").value = ""; });
+  $("clear-structure").addEventListener("click", () => { $("structure").value = ""; resetConversation(); });
+  for (const id of ["sequence", "structure", "chain"]) $(id).addEventListener("input", resetConversation);
+  $("structure").addEventListener("change", resetConversation);
+  $("new-conversation").addEventListener("click", resetConversation);
   $("ask-form").addEventListener("submit", ask);
   try {
     const health = await (await fetch("/healthz")).json();
