@@ -7,6 +7,8 @@ import ipaddress
 import os
 import sys
 
+from sepit.commands import existing_dir, positive_float, positive_int
+
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -15,7 +17,8 @@ def register(sub) -> None:
                        description="Serve a SEPIT model: POST /v1/chat/completions (OpenAI-compatible, "
                                    "stream too), POST /v1/ask, GET /v1/models, GET /healthz, the page at /.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help="sepit model folder (stage 1 or 2 output; safetensors)")
+    p.add_argument("--model", required=True, type=existing_dir,
+                   help="sepit model folder (stage 1 or 2 output; safetensors)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only by default)")
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     p.add_argument("--api-key", default=os.environ.get("SEPIT_API_KEY"),
@@ -61,14 +64,15 @@ def run(args) -> int:
     import uvicorn
 
     from sepit.api import Sepit
+    from sepit.errors import reading
     from sepit.serve import create_app
 
     settings = settings_from_args(args)
     if _public(args.host) and not settings.api_key:
         print(f"sepit serve: warning: binding {args.host} without --api-key; anyone who can reach it may use "
               "the model", file=sys.stderr)
-    model = Sepit.from_pretrained(args.model, device=args.device,
-                                  max_residues=settings.max_sequence_length)
+    with reading(f"--model {args.model}"):
+        model = Sepit.from_pretrained(args.model, device=args.device)
     app = create_app(model, settings)
     print(f"sepit serve: {settings.model_name} on {model.device}; page at http://{args.host}:{args.port}/",
           file=sys.stderr)

@@ -131,6 +131,8 @@ def build_dataset(cfg: BuildConfig) -> dict:
     """Run a build; returns the summary (also written to ``<out>/summary.json``)."""
     if not cfg.inputs or not cfg.out:
         raise ConfigError("a build needs at least one input file and an output folder")
+    if Path(cfg.out).exists() and not cfg.overwrite:  # checked now, not after the whole build
+        raise ConfigError(f"output folder {cfg.out} already exists (pass --overwrite to replace it)")
     ontology = GeneOntology.load(cfg.go_ontology) if cfg.go_ontology else None  # a bad file fails first
     skips = SkipLog()
     records = read_records(cfg.inputs, skips)

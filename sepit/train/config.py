@@ -114,6 +114,7 @@ class TrainConfig:
     stage2: StageSpec = field(default_factory=StageSpec)
 
     def __post_init__(self) -> None:
+        self._check_names()
         if self.pooling_stride < 1:
             raise ConfigError(f"pooling_stride must be >= 1, got {self.pooling_stride}")
         if self.moe.num_experts and not 1 <= self.moe.top_k <= self.moe.num_experts:
@@ -127,6 +128,21 @@ class TrainConfig:
                 raise ConfigError(f"stage{n}.optim: lr, batch_size, grad_accum and epochs/max_steps must be positive")
             if st.data.max_residues < 8:
                 raise ConfigError(f"stage{n}.data.max_residues={st.data.max_residues} is too small")
+
+    def _check_names(self) -> None:
+        """``encoder.size`` and each ``stageN.optim.scheduler`` must be known names (checked before any work)."""
+        from transformers import SchedulerType
+
+        from sepit.model.esm_tokenizer import ESM_SIZES
+
+        if self.encoder.size not in ESM_SIZES:
+            raise ConfigError(f"encoder.size: unknown ESM-2 size {self.encoder.size!r}; choose one of "
+                              f"{list(ESM_SIZES)}")
+        schedulers = [s.value for s in SchedulerType]
+        for n in (0, 1, 2):
+            if self.stage(n).optim.scheduler not in schedulers:
+                raise ConfigError(f"stage{n}.optim.scheduler: unknown scheduler {self.stage(n).optim.scheduler!r};"
+                                  f" choose one of {schedulers}")
 
     def stage(self, n: int) -> StageSpec:
         if n not in (0, 1, 2):
