@@ -25,15 +25,29 @@ def register(sub) -> None:
                    help="require 'Authorization: Bearer KEY' on /v1/* (default: $SEPIT_API_KEY, else none)")
     p.add_argument("--name", default=None, help="model id shown by /v1/models (default: the folder name)")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
-    p.add_argument("--max-batch-size", type=int, default=8, help="requests answered together at most")
+    p.add_argument("--max-batch-size", type=positive_int, default=8, help="requests answered together at most")
     p.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests")
-    p.add_argument("--max-queue", type=int, default=256, help="waiting requests before answering 503")
-    p.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds (queueing included)")
-    p.add_argument("--max-body-mb", type=float, default=8.0, help="request body size limit (MiB)")
-    p.add_argument("--max-structure-mb", type=float, default=5.0, help="structure file size limit (MiB)")
-    p.add_argument("--max-sequence-length", type=int, default=1022, help="residues per protein at most")
-    p.add_argument("--max-new-tokens", type=int, default=512, help="largest max_tokens a request may ask for")
-    p.add_argument("--default-new-tokens", type=int, default=128, help="max_tokens when a request gives none")
+    p.add_argument("--max-queue", type=positive_int, default=256, help="waiting requests before answering 503")
+    p.add_argument("--timeout", type=positive_float, default=60.0,
+                   help="per-request timeout in seconds (queueing included); the request's model work then stops")
+    p.add_argument("--max-body-mb", type=positive_float, default=8.0, help="request body size limit (MiB)")
+    p.add_argument("--max-structure-mb", type=positive_float, default=5.0, help="structure upload size limit (MiB)")
+    p.add_argument("--max-structure-unzipped-mb", type=positive_float, default=32.0,
+                   help="size limit of a gzipped structure once decompressed (MiB; decompressed in chunks)")
+    p.add_argument("--max-sequence-length", type=positive_int, default=1022, help="residues per protein at most")
+    p.add_argument("--max-residues", type=positive_int, default=None,
+                   help="crop longer proteins to this many residues (default and upper bound: the model's own "
+                        "max_residues); responses report the crop")
+    p.add_argument("--max-question-chars", type=positive_int, default=2000, help="characters per question")
+    p.add_argument("--max-choices", type=positive_int, default=26, help="closed-set options per request")
+    p.add_argument("--max-choice-chars", type=positive_int, default=200, help="characters per closed-set option")
+    p.add_argument("--max-prompt-tokens", type=positive_int, default=2048,
+                   help="LLM tokens of a prompt (protein positions, question, options, longest option)")
+    p.add_argument("--max-scoring-tokens", type=positive_int, default=2048,
+                   help="rows x tokens of one option-scoring forward (bounds its logits' memory)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=512, help="largest max_tokens a request may ask for")
+    p.add_argument("--default-new-tokens", type=positive_int, default=128,
+                   help="max_tokens when a request gives none")
     p.add_argument("--log-level", default="info", help="uvicorn log level")
     p.set_defaults(func=run)
 
@@ -46,6 +60,10 @@ def settings_from_args(args):
     return ServeSettings(model_name=args.name or Path(args.model).resolve().name, api_key=args.api_key or None,
                          max_body_bytes=int(args.max_body_mb * 2**20),
                          max_structure_bytes=int(args.max_structure_mb * 2**20),
+                         max_structure_unzipped_bytes=int(args.max_structure_unzipped_mb * 2**20),
+                         max_residues=args.max_residues, max_question_chars=args.max_question_chars,
+                         max_choices=args.max_choices, max_choice_chars=args.max_choice_chars,
+                         max_prompt_tokens=args.max_prompt_tokens, max_scoring_tokens=args.max_scoring_tokens,
                          max_sequence_length=args.max_sequence_length, max_new_tokens=args.max_new_tokens,
                          default_max_new_tokens=args.default_new_tokens, max_batch_size=args.max_batch_size,
                          batch_wait_ms=args.batch_wait_ms, max_queue=args.max_queue, request_timeout_s=args.timeout)

@@ -7,11 +7,12 @@ An *item* is a dict with ``sequence``, ``question``, optional ``coords`` [L, 3] 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from sepit.errors import Cancelled
 from sepit.prompts import format_question
 
 
@@ -72,12 +73,16 @@ def _answer_logprob(logits_BTV: torch.Tensor, labels_BT: torch.Tensor) -> torch.
 
 
 @torch.inference_mode()
-def score_options(model, processor, items: Sequence[dict], batch_size: int = 8) -> list[dict[str, float]]:
-    """P(option | protein, question) per item: softmax over the options' answer log-likelihoods."""
+def score_options(model, processor, items: Sequence[dict], batch_size: int = 8,
+                  stop: Callable[[], bool] | None = None) -> list[dict[str, float]]:
+    """P(option | protein, question) per item: softmax over the options' answer log-likelihoods.
+    ``stop``: checked before each forward; when it returns True, :class:`Cancelled` is raised."""
     device = next(model.parameters()).device
     pairs = [(i, opt) for i, it in enumerate(items) for opt in it["choices"]]
     scores: list[float] = []
     for chunk in batches(pairs, batch_size):
+        if stop is not None and stop():
+            raise Cancelled("option scoring stopped: the request was given up")
         rows = [items[i] for i, _ in chunk]
         inputs = _inputs(processor, rows, [opt for _, opt in chunk], "right", device)
         labels = inputs.pop("labels")
