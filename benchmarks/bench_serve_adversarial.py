@@ -22,6 +22,7 @@ import base64
 import os
 import platform
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -120,10 +121,13 @@ def measure(repo: Path, model: Path, path: str, body: dict, cap_gib: float) -> d
     finally:
         server.terminate()
         server.wait(timeout=30)
-    over_cap = reply.status_code == 500 and "alloc" in str(error.get("message", "")).lower()
+    message = str(error.get("message", ""))
+    over_cap = reply.status_code == 500 and "alloc" in message.lower()
+    asked = re.search(r"allocate (\d+) bytes", message)
+    if asked:
+        message = f"out of memory under the cap: one tensor of {int(asked[1]) / 2**30:.2f} GiB asked"
     return {"status": reply.status_code, "growth_mib": (peak_kib - base_kib) / 1024, "base_mib": base_kib / 1024,
-            "seconds": seconds, "message": str(error.get("message", ""))[:110], "over_cap": over_cap,
-            "alive": alive}
+            "seconds": seconds, "message": message[:140], "over_cap": over_cap, "alive": alive}
 
 
 def report(rows: list[tuple[str, str, str, dict]], args, model_desc: str) -> str:
