@@ -277,3 +277,34 @@ def test_client_disconnect_cancels_the_job(sepit_model, monkeypatch):
     assert slow.calls < 13
     assert replies[0]["status"] == 499
     engine.close()
+
+
+def test_a_job_cancelled_while_queued_never_runs(sepit_model, monkeypatch):
+    from sepit.eval.generate import GenerationSettings
+    from sepit.serve.engine import Engine
+
+    slow = SlowForward(sepit_model.model, 0.3)
+    monkeypatch.setattr(sepit_model.model, "forward", slow)
+    engine = Engine(sepit_model, max_batch_size=1, batch_wait_ms=0)
+    item = {"sequence": SEQ, "question": QUESTION, "choices": []}
+    first = engine.submit(item, GenerationSettings(max_new_tokens=3))
+    queued = engine.submit({**item, "question": "Another?"}, GenerationSettings(max_new_tokens=3))
+    queued.cancelled.set()  # given up while the first one runs
+    assert wait_done(first) is None and isinstance(wait_done(queued), Cancelled)
+    assert slow.calls == 3 and engine.cancelled_jobs == 1  # the first one's three forwards only
+    engine.close()
+
+
+def test_serve_options_reach_the_settings_and_bad_values_exit_2(capsys):
+    from sepit.cli import build_parser
+    from sepit.commands.serve import settings_from_args
+
+    args = build_parser().parse_args(["serve", "--model", ".", "--max-choice-chars", "50", "--max-prompt-tokens",
+                                      "512", "--max-structure-unzipped-mb", "2", "--max-residues", "100",
+                                      "--max-scoring-tokens", "256"])
+    s = settings_from_args(args)
+    assert (s.max_choice_chars, s.max_prompt_tokens, s.max_structure_unzipped_bytes, s.max_residues,
+            s.max_scoring_tokens) == (50, 512, 2 * 2**20, 100, 256)
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["serve", "--model", ".", "--max-choice-chars", "0"])
+    assert exit_.value.code == 2 and "argument --max-choice-chars: must be at least 1" in capsys.readouterr().err
