@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from sepit.commands import existing_dir, existing_file, positive_float, positive_int, probability
+
 
 def register(sub) -> None:
     p = sub.add_parser("ask", help="ask a question about a protein",
@@ -13,11 +15,11 @@ def register(sub) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("question", nargs="+",
                    help="the question, e.g. 'What is the function of this protein?' (several with --out)")
-    p.add_argument("--model", required=True, help="sepit model folder (stage 1 or 2 output)")
+    p.add_argument("--model", required=True, type=existing_dir, help="sepit model folder (stage 1 or 2 output)")
     p.add_argument("--sequence", default=None, help="protein sequence (one-letter codes)")
-    p.add_argument("--fasta", default=None, help="FASTA file holding the protein")
+    p.add_argument("--fasta", default=None, type=existing_file, help="FASTA file holding the protein")
     p.add_argument("--id", default=None, help="record id in --fasta (default: the first record)")
-    p.add_argument("--structure", default=None, help="structure file aligned to the sequence")
+    p.add_argument("--structure", default=None, type=existing_file, help="structure file aligned to the sequence")
     p.add_argument("--chain", default=None, help="chain of the structure (default: best match)")
     p.add_argument("--choices", action="append", default=None,
                    help="closed-set options separated by '|', e.g. 'yes|no'; with several questions give it once "
@@ -25,15 +27,15 @@ def register(sub) -> None:
     p.add_argument("--out", default=None,
                    help="answers.jsonl: answer every question for every protein of --fasta (one row per pair; "
                         "resumes an interrupted run)")
-    p.add_argument("--structures", default=None,
+    p.add_argument("--structures", default=None, type=existing_dir,
                    help="with --out: folder of structure files matched by accession or FASTA id")
-    p.add_argument("--batch-size", type=int, default=8, help="with --out: pairs answered per batch")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="with --out: pairs answered per batch")
     p.add_argument("--overwrite", action="store_true", help="with --out: start again instead of resuming")
     p.add_argument("--no-progress", action="store_true", help="with --out: no progress bar")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="generation length limit")
+    p.add_argument("--max-new-tokens", type=positive_int, default=128, help="generation length limit")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (with --sample)")
-    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling (with --sample)")
+    p.add_argument("--temperature", type=positive_float, default=0.7, help="sampling temperature (with --sample)")
+    p.add_argument("--top-p", type=probability, default=0.9, help="nucleus sampling (with --sample)")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=run)
@@ -43,10 +45,10 @@ def read_fasta(path: str, record_id: str | None = None) -> str:
     """Sequence of ``record_id`` (or the first record) in a FASTA file; errors name the file."""
     from Bio import SeqIO
 
-    from sepit.errors import InputFormatError
+    from sepit.errors import InputFormatError, reading
     from sepit.io_utils import open_text
 
-    with open_text(path) as fh:
+    with open_text(path) as fh, reading(path):
         head = fh.read(1)
         if head != ">":
             raise InputFormatError(f"{path}: not a FASTA file (first character {head!r}, expected '>')")
@@ -88,11 +90,41 @@ def run_many(args) -> int:
     return 0
 
 
+def parse_choices(text: str | None) -> list[str] | None:
+    """``'yes|no'`` -> ``['yes', 'no']``; at least two distinct, non-empty options."""
+    from sepit.errors import SepitError
+
+    if text is None:
+        return None
+    choices = [c.strip() for c in text.split("|") if c.strip()]
+    if len(choices) < 2:
+        raise SepitError(f"--choices needs at least two options separated by '|', got {text!r}")
+    repeated = sorted({c for c in choices if choices.count(c) > 1})
+    if repeated:
+        raise SepitError(f"--choices: options must be distinct, {repeated} given more than once in {text!r}")
+    return choices
+
+
+def check_residues(sequence: str, where: str) -> str:
+    """Upper-cased residues; raises :class:`SequenceError` naming the first invalid letter and its position."""
+    from sepit.errors import SequenceError
+    from sepit.model.esm_tokenizer import RESIDUES
+
+    seq = "".join(sequence.split()).upper()
+    if not seq:
+        raise SequenceError(f"{where}: empty sequence")
+    bad = next(((pos, aa) for pos, aa in enumerate(seq, 1) if aa not in RESIDUES), None)
+    if bad is not None:
+        raise SequenceError(f"{where}: invalid residue {bad[1]!r} at position {bad[0]} "
+                            f"(allowed: {''.join(sorted(RESIDUES))})")
+    return seq
+
+
 def run(args) -> int:
     import json
 
-    from sepit.api import Sepit
-    from sepit.errors import SepitError
+    from sepit.api import Sepit, protein_input
+    from sepit.errors import SepitError, reading
 
     if args.out or len(args.question) > 1:
         return run_many(args)
@@ -105,11 +137,16 @@ def run(args) -> int:
 
     if args.sequence and args.fasta:
         raise SepitError("give --sequence or --fasta, not both")
+    if not (args.sequence or args.fasta or args.structure):
+        raise SepitError("give the protein: --sequence, --fasta and/or --structure")
     sequence = read_fasta(args.fasta, args.id) if args.fasta else args.sequence
-    choices = [c.strip() for c in args.choices.split("|") if c.strip()] if args.choices else None
-    if choices is not None and len(choices) < 2:
-        raise SepitError(f"--choices needs at least two options separated by '|', got {args.choices!r}")
-    model = Sepit.from_pretrained(args.model, device=args.device)
+    if sequence is not None:
+        sequence = check_residues(sequence, f"--fasta {args.fasta}" if args.fasta else "--sequence")
+    choices = parse_choices(args.choices)
+    with reading(f"--structure {args.structure}"):
+        protein_input(sequence, args.structure, args.chain)  # checks the structure before the model loads
+    with reading(f"--model {args.model}"):
+        model = Sepit.from_pretrained(args.model, device=args.device)
     answer = model.ask(args.question, sequence=sequence, structure=args.structure, chain=args.chain,
                        choices=choices, max_new_tokens=args.max_new_tokens, do_sample=args.sample,
                        temperature=args.temperature, top_p=args.top_p)

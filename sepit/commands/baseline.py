@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from sepit.commands import existing_dir, positive_int
 from sepit.resources import SMOLLM2
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--data", required=True, metavar="DIR", help="built dataset folder (sepit data build --out)"
+        "--data", required=True, metavar="DIR", type=existing_dir,
+        help="built dataset folder (sepit data build --out)"
     )
     p.add_argument("--split", default="test", help="split to answer (default: test)")
     p.add_argument("--out", required=True, metavar="JSONL", help="predictions file to write (atomically)")
-    p.add_argument("--limit", type=int, default=None, help="answer only the first N items (quick runs)")
+    p.add_argument("--limit", type=positive_int, default=None, help="answer only the first N items (quick runs)")
 
 
 def register(subparsers) -> None:
@@ -29,11 +31,11 @@ def register(subparsers) -> None:
         "--train-split", default="train", help="split whose answers are transferred (default: train)"
     )
     nn.add_argument("--name", default="nearest-neighbour", help="model name in the report")
-    nn.add_argument("--threads", type=int, default=1, help="alignment threads")
+    nn.add_argument("--threads", type=positive_int, default=1, help="alignment threads")
     nn.add_argument("--search", choices=["auto", "opal", "mmseqs"], default="auto",
                     help="opal: exhaustive Smith-Waterman; mmseqs: MMseqs2, top-k streamed (auto: mmseqs from"
                          " 20000 training proteins)")
-    nn.add_argument("--top-k", type=int, default=50, help="neighbours kept per test protein")
+    nn.add_argument("--top-k", type=positive_int, default=50, help="neighbours kept per test protein")
     nn.set_defaults(func=run_nn)
     llm = kinds.add_parser("llm", help="the LLM alone, without protein input (text prior)")
     _common(llm)
@@ -41,8 +43,8 @@ def register(subparsers) -> None:
         "--model", default=SMOLLM2, help=f"causal LM: offline name ({SMOLLM2}), folder or hub id"
     )
     llm.add_argument("--name", default="llm-only", help="model name in the report")
-    llm.add_argument("--batch-size", type=int, default=8, help="generation batch size")
-    llm.add_argument("--max-new-tokens", type=int, default=64, help="generated tokens per answer")
+    llm.add_argument("--batch-size", type=positive_int, default=8, help="generation batch size")
+    llm.add_argument("--max-new-tokens", type=positive_int, default=64, help="generated tokens per answer")
     llm.add_argument(
         "--no-option-scores",
         action="store_true",

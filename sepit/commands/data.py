@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from sepit.commands import existing_dir, existing_file, existing_path, positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="build, download or inspect instruction datasets",
@@ -18,15 +20,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _register_build(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="flat files / UniProt XML / TSV exports + structures -> dataset folder",
                        description="Build proteins + instructions tables (written atomically).")
-    p.add_argument("--input", nargs="+", required=True, metavar="FILE",
+    p.add_argument("--input", nargs="+", required=True, metavar="FILE", type=existing_file,
                    help="Swiss-Prot flat files (.dat/.dat.gz), UniProt XML (.xml/.xml.gz) and/or UniProt TSV "
                         "exports (.tsv/.tsv.gz), mixed")
     p.add_argument("--out", required=True, metavar="DIR", help="output dataset folder")
-    p.add_argument("--structures", metavar="DIR|TAR", help="folder searched (recursively) for AlphaFold models"
-                   " named by accession and PDB/mmCIF files named by PDB id, or an uncompressed .tar of such files"
-                   " (the AlphaFold DB Swiss-Prot tarball of .pdb.gz/.cif.gz), read in place")
-    p.add_argument("--structure-index", metavar="FILE", help="TSV with columns accession, file[, chain]"
-                   " (file relative to the index's folder or to --structures)")
+    p.add_argument("--structures", metavar="DIR|TAR", type=existing_path,
+                   help="folder searched (recursively) for AlphaFold models named by accession and PDB/mmCIF files"
+                        " named by PDB id, or an uncompressed .tar of such files"
+                        " (the AlphaFold DB Swiss-Prot tarball of .pdb.gz/.cif.gz), read in place")
+    p.add_argument("--structure-index", metavar="FILE", type=existing_file,
+                   help="TSV with columns accession, file[, chain] (file relative to the index's folder or to"
+                        " --structures)")
     p.add_argument("--split", choices=["homology", "random"], default="homology",
                    help="homology: whole sequence clusters on one side (default); random: per protein")
     p.add_argument("--identity", type=float, default=0.3,
@@ -49,10 +53,10 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-structure-identity", type=float, default=0.9,
                    help="reject a structure whose chain aligns below this identity to the protein")
     p.add_argument("--yes-no-pairs", type=int, default=1, help="yes+no question pairs per protein and category")
-    p.add_argument("--num-choices", type=int, default=4, help="options per multiple-choice question")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--num-choices", type=positive_int, default=4, help="options per multiple-choice question")
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="threads for MMseqs2/pyopal and processes for structure parsing")
-    p.add_argument("--batch-size", type=int, default=2000,
+    p.add_argument("--batch-size", type=positive_int, default=2000,
                    help="proteins per streamed batch (memory of the build grows with it, not with the input)")
     p.add_argument("--go-ontology", metavar="FILE", default=None,
                    help="GO graph (go-basic.obo[.gz] or GO.db's GO.sqlite): GO 'no' answers and distractors then "
@@ -80,7 +84,7 @@ def _register_download(sub: argparse._SubParsersAction) -> None:
 
 def _register_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="print the summary of a built dataset and sample items")
-    p.add_argument("dir", metavar="DIR", help="built dataset folder")
+    p.add_argument("dir", metavar="DIR", type=existing_dir, help="built dataset folder")
     p.add_argument("--samples", type=int, default=3, help="number of sample items to print")
     p.add_argument("--seed", type=int, default=0, help="which samples")
     p.set_defaults(func=_inspect)

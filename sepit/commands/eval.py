@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sepit.commands import existing_file, positive_int
 from sepit.errors import ConfigError
 from sepit.resources import MINILM
 
@@ -20,6 +21,7 @@ def register(subparsers) -> None:
         "--predictions",
         nargs="+",
         required=True,
+        type=existing_file,
         metavar="JSONL",
         help="predictions files (sepit predict / sepit baseline output); models may be mixed",
     )
@@ -33,7 +35,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--bertscore-layers", type=int, default=None, help="BERTScore layer (default: the model's last layer)"
     )
-    p.add_argument("--bertscore-batch-size", type=int, default=16, help="BERTScore pairs per batch (raise on GPU)")
+    p.add_argument("--bertscore-batch-size", type=positive_int, default=16,
+                   help="BERTScore pairs per batch (raise on GPU)")
     p.add_argument("--no-bertscore", action="store_true", help="skip BERTScore")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (no WordNet needed)")
     p.add_argument(
@@ -42,7 +45,7 @@ def register(subparsers) -> None:
         help="skip the paper-compatible per-item BLEU on WordPiece tokens",
     )
     p.add_argument(
-        "--ece-bins", type=int, default=10, help="confidence bins for ECE and the reliability diagram"
+        "--ece-bins", type=positive_int, default=10, help="confidence bins for ECE and the reliability diagram"
     )
     p.add_argument(
         "--device", default=None, help="device for BERTScore (default: cuda if available, else cpu)"

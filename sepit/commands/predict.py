@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from sepit.commands import existing_dir, positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser("predict", help="answer a dataset split with a model, write predictions JSONL",
                        description="Batched generation (and likelihood scoring of closed-set options) over "
                                    "a split of a built dataset. Resumable: rerun the same command to continue.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help="sepit model folder (stage 1 or 2 output)")
-    p.add_argument("--data", required=True, help="built dataset folder (sepit data build)")
+    p.add_argument("--model", required=True, type=existing_dir, help="sepit model folder (stage 1 or 2 output)")
+    p.add_argument("--data", required=True, type=existing_dir, help="built dataset folder (sepit data build)")
     p.add_argument("--split", default="test", help="which split to answer")
     p.add_argument("--out", required=True, help="predictions JSONL to write")
     p.add_argument("--name", default=None, help="model name in reports (default: the folder name)")
     p.add_argument("--tasks", nargs="*", default=None, help="only these tasks (caption, open, closed)")
-    p.add_argument("--max-items", type=int, default=None, help="answer at most this many items")
-    p.add_argument("--max-residues", type=int, default=None, help="crop proteins to this many residues")
-    p.add_argument("--batch-size", type=int, default=8, help="items per generation batch")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="generation length limit")
+    p.add_argument("--max-items", type=positive_int, default=None, help="answer at most this many items")
+    p.add_argument("--max-residues", type=positive_int, default=None, help="crop proteins to this many residues")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="items per generation batch")
+    p.add_argument("--max-new-tokens", type=positive_int, default=128, help="generation length limit")
     p.add_argument("--no-structure", action="store_true", help="answer from sequences alone (ablation)")
     p.add_argument("--no-score", action="store_true", help="skip likelihood scoring of closed-set options")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
@@ -31,12 +33,18 @@ def run(args) -> int:
 
     from sepit.api import Sepit
     from sepit.data.store import DatasetStore
+    from sepit.errors import SepitError, reading
     from sepit.eval.generate import GenerationSettings
     from sepit.eval.predict import dataset_items, predict_items
 
-    sepit = Sepit.from_pretrained(args.model, device=args.device)
-    items = dataset_items(DatasetStore(args.data), args.split, args.max_items, args.tasks, args.max_residues,
-                          structure=not args.no_structure)
+    with reading(f"--data {args.data}"):  # the dataset first: a bad one fails before the model loads
+        items = dataset_items(DatasetStore(args.data), args.split, args.max_items, args.tasks, args.max_residues,
+                              structure=not args.no_structure)
+    if not items:
+        raise SepitError(f"--data {args.data}: no items in split {args.split!r}"
+                         + (f" for tasks {args.tasks}" if args.tasks else ""))
+    with reading(f"--model {args.model}"):
+        sepit = Sepit.from_pretrained(args.model, device=args.device)
     name = args.name or Path(args.model).resolve().name
     out = predict_items(sepit.model, sepit.processor, items, Path(args.out), name, args.batch_size,
                         GenerationSettings(max_new_tokens=args.max_new_tokens), score=not args.no_score)

@@ -193,6 +193,8 @@ def build_dataset(cfg: BuildConfig) -> dict:
         raise ConfigError("a build needs at least one input file and an output folder")
     if cfg.batch_size < 1 or cfg.threads < 1:
         raise ConfigError(f"batch size and threads must be >= 1, got {cfg.batch_size} and {cfg.threads}")
+    if Path(cfg.out).exists() and not cfg.overwrite:  # checked now, not after the whole build
+        raise ConfigError(f"output folder {cfg.out} already exists (pass --overwrite to replace it)")
     ontology = GeneOntology.load(cfg.go_ontology) if cfg.go_ontology else None  # a bad file fails first
     timings: dict[str, float] = {}
     clock = time.perf_counter()

@@ -1,7 +1,9 @@
 """The FastAPI app: ``/v1/chat/completions`` (OpenAI-compatible, streaming too), ``/v1/ask``, ``/v1/models``,
 ``/healthz`` and the page at ``/``. Errors are JSON ``{"error": {"message", "type", ...}}``:
-401 API key, 413 body too large, 400 bad JSON or a chat without any protein, 422 invalid input (pydantic or
-:class:`SepitError`), 503 queue full, 504 timeout, 500 anything else (the server keeps serving).
+401 API key, 413 body too large, 400 bad JSON or a chat without any protein, 404 unknown ``model``, 422
+invalid input (pydantic or :class:`SepitError`; a request over a server limit has code ``LimitError`` and names
+the limit), 503 queue full, 504 timeout, 500 anything else (the server keeps serving). A request that times out
+or whose client disconnects has its job cancelled: the engine stops its generation and option scoring.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sepit.serve import openai
 from sepit.serve.conversation import NoProteinError, read_conversation
 from sepit.serve.engine import Engine, QueueFullError, TokenStream
 from sepit.serve.guard import Guard
-from sepit.serve.protein import model_item
+from sepit.serve.protein import check_prompt, crop, model_item
 from sepit.serve.schemas import AskRequest, AskResponse, ChatRequest
 from sepit.serve.settings import ServeSettings
 
@@ -35,10 +37,19 @@ class RequestTimeoutError(SepitError):
     """The answer did not come within ``request_timeout_s`` (HTTP 504)."""
 
 
+class ClientGoneError(SepitError):
+    """The client closed the connection before the answer came (nobody reads the reply)."""
+
+
+class UnknownModelError(SepitError):
+    """A chat request named a model this server does not serve (HTTP 404)."""
+
+
 def create_app(sepit, settings: ServeSettings | None = None) -> FastAPI:
     """An app around a loaded :class:`sepit.api.Sepit`; one :class:`Engine` worker owns the model."""
     settings = settings or ServeSettings()
-    engine = Engine(sepit, settings.max_batch_size, settings.batch_wait_ms, settings.max_queue)
+    engine = Engine(sepit, settings.max_batch_size, settings.batch_wait_ms, settings.max_queue,
+                    settings.max_scoring_tokens)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -65,16 +76,34 @@ def _generation(settings: ServeSettings, max_new_tokens: int | None, temperature
     return GenerationSettings(max_new_tokens=n, do_sample=True, temperature=temperature, top_p=top_p or 1.0)
 
 
-async def _wait(job, timeout: float):
+async def _wait(job, timeout: float, request: Request | None = None, poll_s: float = 0.25):
+    """The job's result; on timeout, a closed connection or a cancelled handler the job is cancelled, which
+    stops its model work (generation at the next token, option scoring at the next forward)."""
+    future, deadline = asyncio.wrap_future(job.future), time.monotonic() + timeout
     try:
-        return await asyncio.wait_for(asyncio.wrap_future(job.future), timeout)
-    except TimeoutError:
-        job.cancelled.set()
-        raise RequestTimeoutError(f"no answer within the server's {timeout:g} s request timeout") from None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RequestTimeoutError(f"no answer within the server's {timeout:g} s request timeout")
+            done, _ = await asyncio.wait({future}, timeout=min(left, poll_s))
+            if done:
+                return future.result()
+            if request is not None and await request.is_disconnected():
+                raise ClientGoneError("the client closed the connection")
+    finally:
+        if not job.future.done():
+            job.cancelled.set()
 
 
 def _add_routes(app: FastAPI, sepit, engine: Engine, settings: ServeSettings) -> None:
     name = settings.model_name
+    max_residues = min(settings.max_residues or sepit.processor.max_residues, sepit.processor.max_residues)
+
+    def prepare(protein, question: str, choices: list[str] | None, extra: dict | None = None) -> dict:
+        """Checked, cropped model item (runs in a thread: structure parsing and tokenization); ``extra``: the
+        chat's earlier turns (:meth:`Conversation.item_fields`)."""
+        item = {**crop(model_item(protein, question, choices, settings), max_residues), **(extra or {})}
+        return check_prompt(item, sepit.processor, settings)
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -82,39 +111,42 @@ def _add_routes(app: FastAPI, sepit, engine: Engine, settings: ServeSettings) ->
 
     @app.get("/healthz")
     async def healthz():
-        return {"status": "ok", "model": name, "device": str(sepit.device), "pending": engine.pending}
+        return {"status": "ok", "model": name, "device": str(sepit.device), "pending": engine.pending,
+                "cancelled": engine.cancelled_jobs}
 
     @app.get("/v1/models")
     async def models():
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "sepit"}]}
 
     @app.post("/v1/ask", response_model=AskResponse)
-    async def ask(body: AskRequest):
-        item = await asyncio.to_thread(model_item, body, body.question, body.choices, settings)
-        job = engine.submit(item, _generation(settings, body.max_new_tokens))
-        result = await _wait(job, settings.request_timeout_s)
+    async def ask(body: AskRequest, request: Request):
+        gen = _generation(settings, body.max_new_tokens)
+        item = await asyncio.to_thread(prepare, body, body.question, body.choices)
+        result = await _wait(engine.submit(item, gen), settings.request_timeout_s, request)
         return AskResponse(answer=result.text, choice=result.choice, probabilities=result.probabilities,
-                           structure=item["structure"])
+                           structure=item["structure"], protein=item["protein"])
 
     @app.post("/v1/chat/completions")
-    async def chat(body: ChatRequest):
+    async def chat(body: ChatRequest, request: Request):
+        if body.model is not None and body.model != name:
+            raise UnknownModelError(f"The model '{body.model}' does not exist on this server; it serves '{name}' "
+                                    "(see GET /v1/models)")
         gen = _generation(settings, body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p)
         conversation = read_conversation(body)
-        item = await asyncio.to_thread(model_item, conversation.protein, conversation.question,
-                                       body.answer_choices, settings)
-        item.update(conversation.item_fields())
+        item = await asyncio.to_thread(prepare, conversation.protein, conversation.question, body.answer_choices,
+                                       conversation.item_fields())
         if not body.stream:
-            result = await _wait(engine.submit(item, gen), settings.request_timeout_s)
-            return openai.completion(result, name, item["structure"])
+            result = await _wait(engine.submit(item, gen), settings.request_timeout_s, request)
+            return openai.completion(result, name, item["structure"], item["protein"])
         stream = TokenStream(sepit.processor.tokenizer, asyncio.get_running_loop())
         job = engine.submit(item, gen, stream)
         usage = body.stream_options is not None and body.stream_options.include_usage
-        return StreamingResponse(_events(job, stream, openai.ChunkWriter(name), item["structure"], usage,
+        return StreamingResponse(_events(job, stream, openai.ChunkWriter(name), item, usage,
                                          settings.request_timeout_s),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-async def _events(job, stream: TokenStream, writer: openai.ChunkWriter, structure: dict, usage: bool,
+async def _events(job, stream: TokenStream, writer: openai.ChunkWriter, item: dict, usage: bool,
                   timeout: float):
     """Server-sent events of one streamed answer; an error after the first byte is an ``error`` event."""
     deadline = time.monotonic() + timeout
@@ -123,7 +155,7 @@ async def _events(job, stream: TokenStream, writer: openai.ChunkWriter, structur
         while (piece := await asyncio.wait_for(stream.pieces.get(), deadline - time.monotonic())) is not None:
             yield writer.chunk({"content": piece})
         result = await _wait(job, max(deadline - time.monotonic(), 0.001))
-        yield writer.chunk({}, result.finish_reason, sepit=openai.extras(result, structure))
+        yield writer.chunk({}, result.finish_reason, sepit=openai.extras(result, item["structure"], item["protein"]))
         if usage:
             yield writer.usage_chunk(result)
     except TimeoutError:
@@ -168,6 +200,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestTimeoutError)
     async def timeout(_request: Request, err: RequestTimeoutError):
         return reply(504, str(err), "timeout")
+
+    @app.exception_handler(ClientGoneError)
+    async def gone(_request: Request, err: ClientGoneError):
+        return reply(499, str(err), "client_closed_request")
+
+    @app.exception_handler(UnknownModelError)
+    async def unknown_model(_request: Request, err: UnknownModelError):
+        return reply(404, str(err), "invalid_request_error", "model", "model_not_found")
 
     @app.exception_handler(SepitError)
     async def bad_input(_request: Request, err: SepitError):

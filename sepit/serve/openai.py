@@ -1,6 +1,6 @@
 """OpenAI chat-completion bodies: the full response and the server-sent-event chunks of a stream.
 
-SEPIT extras ride in a ``sepit`` object (``choice``, ``probabilities``, ``structure``) that OpenAI clients
+SEPIT extras ride in a ``sepit`` object (``choice``, ``probabilities``, ``structure``, ``protein``) that OpenAI clients
 ignore; in a stream it comes with the last chunk (the one with ``finish_reason``).
 """
 
@@ -22,15 +22,17 @@ def usage(result: Result) -> dict:
             "total_tokens": result.prompt_tokens + result.completion_tokens}
 
 
-def extras(result: Result, structure: dict) -> dict:
-    return {"choice": result.choice, "probabilities": result.probabilities, "structure": structure}
+def extras(result: Result, structure: dict, protein: dict | None = None) -> dict:
+    """``protein``: ``{"residues", "cropped", "cropped_to"}`` (cropped to the model's max residues or not)."""
+    return {"choice": result.choice, "probabilities": result.probabilities, "structure": structure,
+            "protein": protein}
 
 
-def completion(result: Result, model: str, structure: dict) -> dict:
+def completion(result: Result, model: str, structure: dict, protein: dict | None = None) -> dict:
     return {"id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
                          "logprobs": None, "finish_reason": result.finish_reason}],
-            "usage": usage(result), "sepit": extras(result, structure)}
+            "usage": usage(result), "sepit": extras(result, structure, protein)}
 
 
 class ChunkWriter:

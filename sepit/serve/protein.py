@@ -1,8 +1,10 @@
 """Uploaded protein + question -> a model item (``sequence``, ``coords``, ``plddt``, ``question``, ``choices``).
 
 Structure content is written to a temporary file with the suffix of its ``format`` and read by
-:func:`sepit.api.protein_input` (the same code path as ``sepit ask``); the file is removed afterwards.
-Every failure raises a :class:`sepit.errors.SepitError` that names the bad field.
+:func:`sepit.api.protein_input` (the same code path as ``sepit ask``); the file is removed afterwards. Gzipped
+content is decompressed here, in chunks, and refused as soon as it passes ``max_structure_unzipped_bytes`` (a
+566 KB gzip bomb never grows past the limit). Every failure raises a :class:`sepit.errors.SepitError` that
+names the bad field; a request over a server limit raises :class:`sepit.errors.LimitError` naming the limit.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import base64
 import binascii
 import tempfile
 import threading
+import zlib
 from pathlib import Path
 
-from sepit.errors import SepitError, SequenceError, StructureError
+from sepit.errors import LimitError, SepitError, SequenceError, StructureError
 from sepit.model.esm_tokenizer import RESIDUES
+from sepit.prompts import format_question
 from sepit.serve.schemas import ProteinField, StructureUpload
 from sepit.serve.settings import ServeSettings
 
@@ -51,6 +55,27 @@ def structure_bytes(upload: StructureUpload, limit: int) -> bytes:
     return data
 
 
+def gunzip_capped(data: bytes, limit: int, chunk: int = 2**16) -> bytes:
+    """Decompress gzip ``data`` (several members too) ``chunk`` bytes at a time; refuse it once past ``limit``."""
+    out, rest = bytearray(), data
+    try:
+        while rest:
+            inflater = zlib.decompressobj(wbits=31)
+            while not inflater.eof:
+                piece = inflater.decompress(rest, chunk)
+                rest = inflater.unconsumed_tail
+                out += piece
+                if len(out) > limit:
+                    raise LimitError(f"structure: decompressed content exceeds the server limit of {limit} "
+                                     "bytes (--max-structure-unzipped-mb)")
+                if not piece and not rest:
+                    raise StructureError("structure.content: truncated gzip data")
+            rest = inflater.unused_data
+    except zlib.error as err:
+        raise StructureError(f"structure.content: corrupt gzip data ({err})") from None
+    return bytes(out)
+
+
 def _suffix(fmt: str) -> str:
     return "." + fmt.replace("mmcif", "cif")
 
@@ -67,7 +92,10 @@ def load_protein(field: ProteinField, settings: ServeSettings) -> dict:
             raise SepitError("protein: give a sequence and/or a structure file")
         return protein_input(sequence)
     data = structure_bytes(field.structure, settings.max_structure_bytes)
-    name = f"uploaded{_suffix(field.structure.format)}"
+    fmt = field.structure.format
+    if fmt.endswith(".gz") or data[:2] == b"\x1f\x8b":
+        data, fmt = gunzip_capped(data, settings.max_structure_unzipped_bytes), fmt.removesuffix(".gz")
+    name = f"uploaded{_suffix(fmt)}"
     with tempfile.TemporaryDirectory(prefix="sepit-serve-") as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
@@ -97,6 +125,40 @@ def model_item(field: ProteinField | None, question: str, choices: list[str] | N
     options = [c.strip() for c in choices or []]
     if choices is not None and (len(options) < 2 or len(options) > settings.max_choices):
         raise SepitError(f"choices: give between 2 and {settings.max_choices} options, got {len(options)}")
+    long = next(((i, len(c)) for i, c in enumerate(options) if len(c) > settings.max_choice_chars), None)
+    if long is not None:
+        raise LimitError(f"choices[{long[0]}]: {long[1]} characters exceed the server limit of "
+                         f"{settings.max_choice_chars} per option (--max-choice-chars)")
     if any(not c for c in options) or len(set(options)) != len(options):
         raise SepitError("choices: options must be non-empty and distinct")
     return {**load_protein(field, settings), "question": question, "choices": options}
+
+
+def crop(item: dict, max_residues: int) -> dict:
+    """The item cut to its first ``max_residues`` residues (with coordinates); ``item["protein"]`` tells the
+    response what happened: ``{"residues": L, "cropped": bool, "cropped_to": N or None}``."""
+    n = len(item["sequence"])
+    info = {"residues": n, "cropped": n > max_residues, "cropped_to": max_residues if n > max_residues else None}
+    if n <= max_residues:
+        return {**item, "protein": info}
+    cut = {k: (v[:max_residues] if v is not None else None) for k, v in item.items() if k in ("coords", "plddt")}
+    return {**item, **cut, "sequence": item["sequence"][:max_residues], "protein": info}
+
+
+def check_prompt(item: dict, processor, settings: ServeSettings) -> dict:
+    """Count the LLM tokens of the longest sequence the model will see for ``item`` (protein positions, question,
+    options, and for closed-set items the longest option as answer); over ``max_prompt_tokens`` is refused."""
+    longest = max(item["choices"], key=len) if item["choices"] else None
+    batch = processor([item["sequence"]], questions=[format_question(item["question"], item["choices"])],
+                      answers=[longest] if longest is not None else None)
+    n = int(batch["input_ids"].shape[1])
+    for turn in item.get("history", []):  # earlier chat turns: their text plus a few tokens of chat template
+        n += len(processor.tokenizer(turn["content"], add_special_tokens=False).input_ids) + 5
+    if n > settings.max_prompt_tokens:
+        raise LimitError(f"prompt: {n} tokens (protein, conversation, question and options) exceed the server limit of "
+                         f"{settings.max_prompt_tokens} (--max-prompt-tokens)")
+    option_tokens = 0  # the cached option pass scores len(choices) rows of the longest option's tokens
+    if longest is not None:
+        option_tokens = len(item["choices"]) * (len(processor.tokenizer(longest, add_special_tokens=False).input_ids)
+                                                + 2)  # + end of turn
+    return {**item, "prompt_tokens": n, "scoring_tokens": max(n, option_tokens)}

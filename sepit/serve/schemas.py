@@ -39,6 +39,8 @@ class AskResponse(BaseModel):
     choice: str | None = None
     probabilities: dict[str, float] | None = None
     structure: dict = Field(default_factory=dict)
+    protein: dict = Field(default_factory=dict, description="residues given; cropped (bool) and cropped_to (the "
+                          "residues the model saw) when longer than the model's max_residues")
 
 
 class ContentPart(BaseModel):

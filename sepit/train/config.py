@@ -220,6 +220,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.generation.repetition_penalty <= 0 or self.generation.no_repeat_ngram_size < 0:
             raise ConfigError("generation.repetition_penalty must be > 0 and generation.no_repeat_ngram_size >= 0")
+        self._check_names()
         if self.pooling_stride < 1:
             raise ConfigError(f"pooling_stride must be >= 1, got {self.pooling_stride}")
         if self.dataloader_workers < 0:
@@ -237,6 +238,21 @@ class TrainConfig:
                 raise ConfigError(f"stage{n}.optim: lr, batch_size, grad_accum and epochs/max_steps must be positive")
             if st.data.max_residues < 8:
                 raise ConfigError(f"stage{n}.data.max_residues={st.data.max_residues} is too small")
+
+    def _check_names(self) -> None:
+        """``encoder.size`` and each ``stageN.optim.scheduler`` must be known names (checked before any work)."""
+        from transformers import SchedulerType
+
+        from sepit.model.esm_tokenizer import ESM_SIZES
+
+        if self.encoder.size not in ESM_SIZES:
+            raise ConfigError(f"encoder.size: unknown ESM-2 size {self.encoder.size!r}; choose one of "
+                              f"{list(ESM_SIZES)}")
+        schedulers = [s.value for s in SchedulerType]
+        for n in (0, 1, 2):
+            if self.stage(n).optim.scheduler not in schedulers:
+                raise ConfigError(f"stage{n}.optim.scheduler: unknown scheduler {self.stage(n).optim.scheduler!r};"
+                                  f" choose one of {schedulers}")
 
     def stage(self, n: int) -> StageSpec:
         if n not in (0, 1, 2):
