@@ -2,7 +2,8 @@
 and likelihood scoring of closed-set options (gives a probability per option).
 
 An *item* is a dict with ``sequence``, ``question``, optional ``coords`` [L, 3] (NaN rows = missing),
-``plddt`` [L] and ``choices`` (list of options). The prompt is :func:`sepit.prompts.format_question`.
+``plddt`` [L], ``choices`` (list of options) and ``context`` (retrieved evidence, rendered by
+:func:`sepit.prompts.format_context`; None without retrieval). The prompt is :func:`sepit.prompts.format_question`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def batches(items: Sequence, size: int) -> Iterator[Sequence]:
 
 def _inputs(processor, items: Sequence[dict], answers: list[str] | None, side: str, device) -> dict:
     batch = processor([it["sequence"] for it in items],
-                      questions=[format_question(it["question"], it.get("choices")) for it in items],
+                      questions=[format_question(it["question"], it.get("choices"), it.get("context")) for it in items],
                       answers=answers, coords=[it.get("coords") for it in items],
                       plddt=[it.get("plddt") for it in items], padding_side=side)
     return {k: v.to(device) for k, v in batch.items()}

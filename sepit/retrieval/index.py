@@ -131,7 +131,8 @@ class ReferenceIndex:
                               "build one with `sepit index build --data DATASET --out INDEX`")
         self.meta = json.loads(meta_file.read_text())
         if self.meta.get("format") != FORMAT:
-            raise ReferenceIndexError(f"{self.folder}: index format {self.meta.get('format')} is not {FORMAT}; rebuild it")
+            raise ReferenceIndexError(f"{self.folder}: index format {self.meta.get('format')} is not {FORMAT}; "
+                                      "rebuild it")
         raw = json.loads((self.folder / "entries.json").read_text())
         self.entries = {acc: Entry(acc, e["sequence"], e["annotations"], e["labels"]) for acc, e in raw.items()}
         if method not in METHODS:
@@ -165,7 +166,8 @@ class ReferenceIndex:
                 self.method == "auto" and self.meta.get("mmseqs") and len(self) > AUTO_OPAL_MAX
                 and mmseqs_exe() is not None)
             if use_mmseqs and not self.meta.get("mmseqs"):
-                raise ReferenceIndexError(f"{self.folder} has no MMseqs2 database (built without mmseqs); use method opal")
+                raise ReferenceIndexError(f"{self.folder} has no MMseqs2 database (built without mmseqs); "
+                                          "use method opal")
             self._searcher = MmseqsSearch(db, self.threads) if use_mmseqs else OpalSearch(
                 list(self.entries), [e.sequence for e in self.entries.values()], self.threads)
         return self._searcher
