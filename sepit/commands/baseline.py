@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     )
     nn.add_argument("--name", default="nearest-neighbour", help="model name in the report")
     nn.add_argument("--threads", type=int, default=1, help="alignment threads")
+    nn.add_argument("--index", default=None, help="reference index of the training split (sepit index build); "
+                                                  "default: pyopal over the training proteins")
     nn.set_defaults(func=run_nn)
     llm = kinds.add_parser("llm", help="the LLM alone, without protein input (text prior)")
     _common(llm)
@@ -58,9 +60,15 @@ def run_nn(args: argparse.Namespace) -> int:
 
     train, train_seqs = load_split(args.data, args.train_split)
     test, test_seqs = load_split(args.data, args.split)
+    index = None
+    if args.index:
+        from sepit.retrieval.index import ReferenceIndex
+
+        index = ReferenceIndex(args.index, threads=args.threads)
+        index.check_dataset(args.data, args.split)
     rows = nearest_neighbour_predictions(
         train, train_seqs, _limit(test, args.limit), test_seqs, model=args.name, threads=args.threads,
-        train_labels=load_labels(args.data, train_seqs),
+        train_labels=load_labels(args.data, train_seqs), index=index,
     )
     write_predictions(rows, args.out)
     print(f"wrote {len(rows)} predictions to {args.out}")

@@ -1,7 +1,8 @@
 """Baselines scored by the same code as sepit (DESIGN.md section 4); each returns predictions-file rows.
 
-- :func:`nearest_neighbour_predictions`: homology transfer from the most similar training protein
-  (Smith-Waterman, BLOSUM62, pyopal) that can answer; its sequence identity (identical aligned residues over
+- :func:`nearest_neighbour_predictions`: homology transfer from the most similar training protein that can
+  answer, found by the retrieval search (a reference index, or Smith-Waterman with pyopal, BLOSUM62 11/1);
+  its sequence identity (identical aligned residues over
   the shorter length, as in the homology split) goes in ``identity``. Open and
   caption items: that protein's answer in the same category. Closed-set items, when the training proteins'
   labels are given (``load_labels``): the nearest protein annotated in the item's category answers from its
@@ -20,9 +21,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from sepit.data.splits import identities, opal_safe
 from sepit.eval.records import Prediction
 from sepit.resources import SMOLLM2
 
@@ -124,31 +122,7 @@ class _TrainingAnswers:
         return max(allowed, key=lambda x: x[0])[1] if allowed else ""
 
 
-class _Aligner:
-    """Smith-Waterman search of one query against all training proteins (pyopal, BLOSUM62)."""
-
-    def __init__(self, sequences: dict[str, str], threads: int = 1) -> None:
-        import pyopal
-
-        self._pyopal = pyopal
-        self.accessions = list(sequences)
-        self.sequences = {a: opal_safe(s.upper()) for a, s in sequences.items()}
-        self.database = pyopal.Database([self.sequences[a] for a in self.accessions])
-        self.threads = threads
-
-    def ranking(self, query: str) -> list[str]:
-        """Training accessions with a positive alignment score, best first."""
-        hits = self._pyopal.align(
-            opal_safe(query.upper()), self.database, mode="score", threads=self.threads, ordered=True
-        )
-        scores = np.array([h.score for h in hits])
-        order = np.argsort(-scores, kind="stable")
-        return [self.accessions[i] for i in order if scores[i] > 0]
-
-    def identity(self, query: str, target: str) -> float:
-        """Identity as the homology split defines it (identical aligned residues / shorter length), so
-        that it can be read against the split's threshold."""
-        return float(identities(opal_safe(query.upper()), [self.sequences[target]])[0])
+NN_POOL = 50  # hits searched per test protein; the nearest that can answer the item's category answers
 
 
 def nearest_neighbour_predictions(
@@ -159,34 +133,40 @@ def nearest_neighbour_predictions(
     model: str = NN_NAME,
     threads: int = 1,
     train_labels: dict[str, dict[str, list[str]]] | None = None,
+    index=None,
 ) -> list[Prediction]:
     """Homology transfer; items without any hit of their category get the category's most common answer
-    (``identity`` null). ``train_labels``: accession -> category -> labels of the training proteins."""
+    (``identity`` null). ``train_labels``: accession -> category -> labels of the training proteins.
+
+    The search is the retrieval search (:mod:`sepit.retrieval.search`, one code path): ``index`` (a
+    ``ReferenceIndex`` built from the training split) or pyopal over ``train_sequences``; a test protein never
+    finds its own accession."""
+    from sepit.retrieval.search import OpalSearch
+
     answers = _TrainingAnswers(train_items)
-    used = {it.accession for it in train_items}
-    missing = sorted(used - set(train_sequences))
+    used = sorted({it.accession for it in train_items})
+    missing = [a for a in used if a not in train_sequences]
     if missing:
         raise ValueError(f"training proteins without a sequence: {', '.join(missing[:5])}")
-    aligner = _Aligner({a: train_sequences[a] for a in sorted(used)}, threads)
-    rankings: dict[str, list[str]] = {}
-    identities: dict[tuple[str, str], float] = {}
-    out = []
+    searcher = index if index is not None else OpalSearch(used, [train_sequences[a] for a in used], threads)
+    queries = {}
     for item in test_items:
         if item.accession not in test_sequences:
             raise ValueError(f"test item {item.id!r}: no sequence for protein {item.accession!r}")
-        query = test_sequences[item.accession]
-        if item.accession not in rankings:
-            rankings[item.accession] = aligner.ranking(query)
-        hit = _label_hit(rankings[item.accession], item, train_labels) if train_labels else None
-        hit = hit or _best_hit(rankings[item.accession], answers.candidates(item))
+        queries[item.accession] = test_sequences[item.accession]
+    found = searcher.search(queries, NN_POOL, exclude_self=True, max_evalue=None)
+    out = []
+    for item in test_items:
+        hits = [h for h in found[item.accession] if h.bits > 0]
+        ranking = [h.accession for h in hits]
+        hit = _label_hit(ranking, item, train_labels) if train_labels else None
+        hit = hit or _best_hit(ranking, answers.candidates(item))
         if hit is None:
             out.append(item.predict(answers.most_common(item), model, mark_identity=True))
         else:
             target, answer = hit
-            key = (item.accession, target)
-            if key not in identities:
-                identities[key] = aligner.identity(query, target)
-            out.append(item.predict(answer, model, identity=identities[key], mark_identity=True))
+            identity = next(h.identity for h in hits if h.accession == target)
+            out.append(item.predict(answer, model, identity=identity, mark_identity=True))
     return out
 
 
