@@ -14,6 +14,7 @@ from typing import Literal
 
 from sepit.config import load_config
 from sepit.errors import ConfigError
+from sepit.retrieval.config import RetrievalSpec
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
 PRESETS = ("debug", "demo", "paper")
@@ -112,6 +113,7 @@ class TrainConfig:
     stage0: StageSpec = field(default_factory=StageSpec)
     stage1: StageSpec = field(default_factory=StageSpec)
     stage2: StageSpec = field(default_factory=StageSpec)
+    retrieval: RetrievalSpec = field(default_factory=RetrievalSpec)  # evidence in prompts (stages 1 and 2)
 
     def __post_init__(self) -> None:
         if self.pooling_stride < 1:
