@@ -107,6 +107,8 @@ class Sepit:
         model, processor = load_sepit(folder, **({"dtype": dtype} if dtype else {}))
         if max_residues is not None:
             processor.max_residues = max_residues
+        if index is not None and not isinstance(index, bool) and (folder / "retrieval.json").is_file():
+            index = _retriever(index, json.loads((folder / "retrieval.json").read_text()))
         return cls(model, processor, device, index=index)
 
     def ask(self, question: str, sequence: str | None = None, structure: str | Path | None = None,
@@ -148,8 +150,9 @@ class Sepit:
         return answers
 
 
-def _retriever(index):
-    """A Retriever from an index folder, a loaded ReferenceIndex or a Retriever (None: no retrieval)."""
+def _retriever(index, trained: dict | None = None):
+    """A Retriever from an index folder, a loaded ReferenceIndex or a Retriever (None: no retrieval);
+    ``trained``: the model folder's retrieval.json (hits shown and annotation length as in training)."""
     if index is None:
         return None
     from sepit.retrieval.evidence import Retriever
@@ -157,7 +160,10 @@ def _retriever(index):
 
     if isinstance(index, Retriever):
         return index
-    return Retriever(index if isinstance(index, ReferenceIndex) else ReferenceIndex(index))
+    settings = {k: trained[k] for k in ("top_k", "annotation_chars", "max_evalue") if k in (trained or {})}
+    if "top_k" in settings:
+        settings["k"] = settings.pop("top_k")
+    return Retriever(index if isinstance(index, ReferenceIndex) else ReferenceIndex(index), **settings)
 
 
 def _add_context(items: list[dict], evidence: list) -> None:

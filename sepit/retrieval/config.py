@@ -24,7 +24,7 @@ class RetrievalSpec:
     identity_cap: float | None = None
     below_cap_share: float = 0.5
     no_context_share: float = 0.1
-    max_evalue: float = 10.0
+    max_evalue: float = 1.0  # hits above this e-value are not shown
     annotation_chars: int = 160
     cite: bool = True
     cite_min_overlap: float = 0.5  # word overlap (Jaccard) of answer and hit annotation that earns a citation

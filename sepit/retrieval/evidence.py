@@ -101,7 +101,7 @@ class Retriever:
 
     index: ReferenceIndex
     k: int = 3
-    max_evalue: float | None = 10.0
+    max_evalue: float | None = 1.0
     annotation_chars: int = 160
 
     def evidence(self, items: list[dict], exclude_self: bool = False) -> list[list[Evidence]]:
