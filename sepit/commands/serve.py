@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=512, help="largest max_tokens a request may ask for")
     p.add_argument("--default-new-tokens", type=int, default=128, help="max_tokens when a request gives none")
     p.add_argument("--log-level", default="info", help="uvicorn log level")
+    p.add_argument("--index", default=None, help="reference index (sepit index build): answers carry evidence "
+                                                 "(annotated homologs) and checked citations")
     p.set_defaults(func=run)
 
 
@@ -68,7 +70,7 @@ def run(args) -> int:
         print(f"sepit serve: warning: binding {args.host} without --api-key; anyone who can reach it may use "
               "the model", file=sys.stderr)
     model = Sepit.from_pretrained(args.model, device=args.device,
-                                  max_residues=settings.max_sequence_length)
+                                  max_residues=settings.max_sequence_length, index=args.index)
     app = create_app(model, settings)
     print(f"sepit serve: {settings.model_name} on {model.device}; page at http://{args.host}:{args.port}/",
           file=sys.stderr)

@@ -116,3 +116,26 @@ class Retriever:
         hits = self.index.search(queries, self.k, exclude_self=exclude_self, max_evalue=self.max_evalue)
         return [evidence_for(self.index, hits[key], it.get("category"), self.annotation_chars)
                 for key, it in zip(keys, items, strict=True)]
+
+
+def attach_evidence(retriever: Retriever | None, item: dict, category: str | None = None,
+                    enabled: bool = True) -> list[Evidence] | None:
+    """Evidence for one model item (server requests): sets ``item["context"]``; None without retrieval."""
+    if retriever is None or not enabled:
+        return None
+    evidence = retriever.evidence([{**item, "category": category}])[0]
+    item["context"] = context_for(evidence)
+    return evidence
+
+
+def grounding(text: str, evidence: list[Evidence] | None) -> dict:
+    """Response fields of an answer: ``evidence``, ``citations`` (backed by the evidence) and
+    ``unsupported_citations`` (flagged, never sources); {} without retrieval."""
+    if evidence is None:
+        return {}
+    cited = check_citations(text, evidence)
+    out = {"evidence": [e.to_dict() for e in evidence], "citations": cited.supported,
+           "unsupported_citations": cited.unsupported}
+    if not evidence:
+        out["evidence_note"] = "no annotated homolog found in the reference index"
+    return out

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from sepit import __version__
 from sepit.errors import SepitError
 from sepit.eval.generate import GenerationSettings
+from sepit.retrieval.evidence import attach_evidence, grounding
 from sepit.serve import openai
 from sepit.serve.engine import Engine, QueueFullError, TokenStream
 from sepit.serve.guard import Guard
@@ -90,28 +91,30 @@ def _add_routes(app: FastAPI, sepit, engine: Engine, settings: ServeSettings) ->
     @app.post("/v1/ask", response_model=AskResponse)
     async def ask(body: AskRequest):
         item = await asyncio.to_thread(model_item, body, body.question, body.choices, settings)
+        evidence = await asyncio.to_thread(attach_evidence, sepit.retriever, item, body.category, body.retrieval)
         job = engine.submit(item, _generation(settings, body.max_new_tokens))
         result = await _wait(job, settings.request_timeout_s)
         return AskResponse(answer=result.text, choice=result.choice, probabilities=result.probabilities,
-                           structure=item["structure"])
+                           structure=item["structure"], **grounding(result.text, evidence))
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest):
         gen = _generation(settings, body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p)
         item = await asyncio.to_thread(model_item, body.protein, body.question(), body.answer_choices, settings)
+        evidence = await asyncio.to_thread(attach_evidence, sepit.retriever, item, body.category, body.retrieval)
         if not body.stream:
             result = await _wait(engine.submit(item, gen), settings.request_timeout_s)
-            return openai.completion(result, name, item["structure"])
+            return openai.completion(result, name, item["structure"], evidence)
         stream = TokenStream(sepit.processor.tokenizer, asyncio.get_running_loop())
         job = engine.submit(item, gen, stream)
         usage = body.stream_options is not None and body.stream_options.include_usage
         return StreamingResponse(_events(job, stream, openai.ChunkWriter(name), item["structure"], usage,
-                                         settings.request_timeout_s),
+                                         settings.request_timeout_s, evidence),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 async def _events(job, stream: TokenStream, writer: openai.ChunkWriter, structure: dict, usage: bool,
-                  timeout: float):
+                  timeout: float, evidence: list | None = None):
     """Server-sent events of one streamed answer; an error after the first byte is an ``error`` event."""
     deadline = time.monotonic() + timeout
     try:
@@ -119,7 +122,7 @@ async def _events(job, stream: TokenStream, writer: openai.ChunkWriter, structur
         while (piece := await asyncio.wait_for(stream.pieces.get(), deadline - time.monotonic())) is not None:
             yield writer.chunk({"content": piece})
         result = await _wait(job, max(deadline - time.monotonic(), 0.001))
-        yield writer.chunk({}, result.finish_reason, sepit=openai.extras(result, structure))
+        yield writer.chunk({}, result.finish_reason, sepit=openai.extras(result, structure, evidence))
         if usage:
             yield writer.usage_chunk(result)
     except TimeoutError:

@@ -163,7 +163,8 @@ class Engine:
         self.batches_run += 1
         items = [j.item for j in jobs]
         batch = self.processor([it["sequence"] for it in items],
-                               questions=[format_question(it["question"], it["choices"]) for it in items],
+                               questions=[format_question(it["question"], it["choices"], it.get("context"))
+                                          for it in items],
                                coords=[it.get("coords") for it in items], plddt=[it.get("plddt") for it in items],
                                padding_side="left")
         inputs = {k: v.to(self.device) for k, v in batch.items()}

@@ -22,15 +22,19 @@ def usage(result: Result) -> dict:
             "total_tokens": result.prompt_tokens + result.completion_tokens}
 
 
-def extras(result: Result, structure: dict) -> dict:
-    return {"choice": result.choice, "probabilities": result.probabilities, "structure": structure}
+def extras(result: Result, structure: dict, evidence: list | None = None) -> dict:
+    """``evidence``: with retrieval, the hits shown; adds evidence, citations, unsupported_citations."""
+    from sepit.retrieval.evidence import grounding
+
+    return {"choice": result.choice, "probabilities": result.probabilities, "structure": structure,
+            **grounding(result.text, evidence)}
 
 
-def completion(result: Result, model: str, structure: dict) -> dict:
+def completion(result: Result, model: str, structure: dict, evidence: list | None = None) -> dict:
     return {"id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
                          "logprobs": None, "finish_reason": result.finish_reason}],
-            "usage": usage(result), "sepit": extras(result, structure)}
+            "usage": usage(result), "sepit": extras(result, structure, evidence)}
 
 
 class ChunkWriter:
