@@ -28,8 +28,8 @@ def format_context(evidence: Sequence) -> str:
         return NO_HITS
     lines = [CONTEXT_HEAD]
     for n, ev in enumerate(evidence, 1):
-        lines.append(f"{n}. {cite(ev.accession)} {ev.identity:.0%} identity, {ev.query_coverage:.0%} coverage, "
-                     f"E={ev.evalue:.1g}: {ev.annotation}")
+        lines.append(f"{n}. {cite(ev.accession)} {ev.identity:.0%} identity, {ev.query_coverage:.0%} cover, "
+                     f"E={ev.evalue:.0e}: {ev.annotation}")
     return "\n".join(lines)
 
 

@@ -106,3 +106,19 @@ def test_predict_and_ask_with_and_without_retrieval(retrieval_run, tiny_store_di
     none = model.ask("What does it do?", sequence="W" * 12, index=strict, max_new_tokens=4)
     assert none.evidence == [] and none.to_dict()["evidence"] == [] and "evidence_note" in none.to_dict()
     assert model.ask("What does it do?", sequence=sequence, index=False, max_new_tokens=4).evidence is None
+
+
+def test_demo_builds_the_training_index_and_answers_with_it(retrieval_run, tiny_store_dir, tmp_path):
+    from sepit.demo import DemoPlan, build_reference, demo_config, demo_retriever
+
+    _, _, _, stage2 = retrieval_run
+    plan = DemoPlan(data=tmp_path, out=tmp_path / "demo")
+    plan.out.mkdir()
+    plan.dataset.symlink_to(tiny_store_dir)
+    build_reference(plan)
+    build_reference(plan)  # done: checked against the dataset, not rebuilt
+    assert json.loads((plan.index / "meta.json").read_text())["split"] == ["train"]
+    cfg = demo_config(plan)
+    assert cfg.retrieval.enabled and cfg.retrieval.index == str(plan.index)
+    retriever = demo_retriever(plan, stage2)
+    assert retriever.k == 3 and retriever.index.folder == plan.index
