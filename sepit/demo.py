@@ -243,10 +243,25 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
         from sepit.eval.metrics import Scorers, evaluate
         from sepit.eval.report import write_report
 
-        results = evaluate(read_predictions(files.values()), Scorers())
+        rows = read_predictions(files.values())
+        results = evaluate(rows, Scorers())
         results["demo"] = training_summary(plan)
         write_report(results, report, overwrite=True)
+        write_audit(rows, report)
     return report
+
+
+def write_audit(rows, report: Path) -> None:
+    """Evidence audit of the models answered with retrieval, appended to the report (and as JSON)."""
+    from sepit.retrieval.audit import audit, audit_markdown
+
+    models = sorted({r.model for r in rows if isinstance(r.extra.get("evidence"), list)})
+    if not models:
+        return
+    results = {m: audit([r for r in rows if r.model == m]) for m in models}
+    (report / "evidence_audit.json").write_text(json.dumps(results, indent=2))
+    with open(report / "report.md", "a") as fh:
+        fh.write(audit_markdown(results))
 
 
 def training_summary(plan: DemoPlan) -> dict:

@@ -59,7 +59,7 @@ def _record(item: dict, prediction: str, probs: dict | None, name: str) -> dict:
 
         cited = check_citations(prediction, item["evidence"])
         row.update(evidence=[e.to_dict() for e in item["evidence"]], citations=cited.supported,
-                   unsupported_citations=cited.unsupported)
+                   unsupported_citations=cited.unsupported, label=item.get("label") or "")
     return row
 
 

@@ -39,7 +39,7 @@ class Evidence:
         return {"accession": self.accession, "identity": round(self.identity, 4),
                 "query_coverage": round(self.query_coverage, 4), "target_coverage": round(self.target_coverage, 4),
                 "evalue": float(f"{self.evalue:.3g}"), "bits": round(self.bits, 1), "annotation": self.annotation,
-                "url": self.url}
+                "labels": list(self.labels), "url": self.url}
 
 
 def _clip(text: str, limit: int) -> str:

@@ -137,3 +137,22 @@ def test_evidence_annotation_context_and_citations(family_index):
     cited = check_citations(text, ev)
     assert cited.supported == ["F1M1"] and cited.unsupported == ["P99999"]
     assert [e.to_dict()["url"] for e in evidence_for(index, [], "function")] == []
+
+
+def test_audit_counts_unsupported_citations_and_label_support():
+    from sepit.eval.records import Prediction
+    from sepit.retrieval.audit import audit, audit_markdown
+
+    ev = [{"accession": "A1", "labels": ["heme"]}, {"accession": "B2", "labels": []}]
+
+    def row(i, prediction, citations, unsupported, label="heme", evidence=ev):
+        return Prediction(str(i), "Q", "closed", "cofactor", "Heme?", "yes", prediction, "m", ("yes", "no"),
+                          extra={"evidence": evidence, "citations": citations,
+                                 "unsupported_citations": unsupported, "label": label})
+
+    rows = [row(1, "yes [UniProt:A1]", ["A1"], []), row(2, "yes [UniProt:B2] [UniProt:X9]", ["B2"], ["X9"]),
+            row(3, "no", [], []), row(4, "yes", [], [], evidence=[])]
+    a = audit(rows)
+    assert a["with_retrieval"] == 4 and a["no_hits"] == 1 and a["citing"] == 2 and a["unsupported_citations"] == 1
+    assert a["yes_about_label"] == 3 and a["yes_cited_entry_has_label"] == 0.5 and a["yes_top_hit_has_label"] == 1.0
+    assert "| m | 4 | 4 | 1 | 2 | 1 | 3 | 50% | 100% |" in audit_markdown({"m": a})
