@@ -37,15 +37,15 @@ def precompute_neighbours(index: ReferenceIndex, accessions: list[str], spec: Re
                           cache: Path) -> dict[str, list[Hit]]:
     """Top ``spec.pool`` hits of every training protein (never itself), searched once and cached."""
     key = f"{index.meta['fingerprint']}:{len(index)}:{spec.pool}:{spec.max_evalue}:{spec.method}"
-    if cache.is_file():
-        saved = json.loads(cache.read_text())
-        if saved.get("key") == key and set(accessions) <= set(saved["hits"]):
-            return {a: [Hit(**h) for h in saved["hits"][a]] for a in accessions}
-    queries = {a: index.entries[a].sequence for a in accessions}
-    hits = index.search(queries, spec.pool, exclude_self=True, max_evalue=spec.max_evalue)
-    with atomic_file(cache) as fh:
-        json.dump({"key": key, "hits": {a: [vars(h) for h in hs] for a, hs in hits.items()}}, fh)
-    return hits
+    saved = json.loads(cache.read_text()) if cache.is_file() else {}
+    known = {a: [Hit(**h) for h in hs] for a, hs in saved.get("hits", {}).items()} if saved.get("key") == key else {}
+    todo = [a for a in accessions if a not in known]
+    if todo:  # only proteins not searched before (stage 2 reuses stage 1's searches)
+        known.update(index.search({a: index.entries[a].sequence for a in todo}, spec.pool, exclude_self=True,
+                                  max_evalue=spec.max_evalue))
+        with atomic_file(cache) as fh:
+            json.dump({"key": key, "hits": {a: [vars(h) for h in hs] for a, hs in known.items()}}, fh)
+    return {a: known[a] for a in accessions}
 
 
 def _share(item_id: str, seed: int) -> float:
