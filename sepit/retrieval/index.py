@@ -80,7 +80,7 @@ def dataset_entries(root: str | Path, splits: list[str]) -> list[Entry]:
 
 
 def write_index(out: str | Path, entries: list[Entry], meta: dict, method: str = "auto",
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, mmseqs_index: bool = False) -> Path:
     """Write an index folder atomically; the MMseqs2 target database is built when the method wants it."""
     if method not in METHODS:
         raise SepitError(f"unknown search method {method!r} ({', '.join(METHODS)})")
@@ -92,7 +92,7 @@ def write_index(out: str | Path, entries: list[Entry], meta: dict, method: str =
         (tmp / "targets.fasta").write_text("".join(f">{e.accession}\n{e.sequence}\n" for e in entries))
         with_mmseqs = method == "mmseqs" or (method == "auto" and mmseqs_exe() is not None)
         if with_mmseqs:
-            create_mmseqs_db(tmp / "targets.fasta", tmp / "mmseqs" / "targets")
+            create_mmseqs_db(tmp / "targets.fasta", tmp / "mmseqs" / "targets", precompute=mmseqs_index)
         (tmp / "entries.json").write_text(json.dumps(
             {e.accession: {"sequence": e.sequence, "annotations": e.annotations, "labels": e.labels}
              for e in entries}))
@@ -103,7 +103,7 @@ def write_index(out: str | Path, entries: list[Entry], meta: dict, method: str =
 
 
 def build_index(data: str | Path, out: str | Path, split: str = "train", allow_test: bool = False,
-                method: str = "auto", overwrite: bool = False) -> Path:
+                method: str = "auto", overwrite: bool = False, mmseqs_index: bool = False) -> Path:
     """Index the proteins of ``split`` (comma-separated splits allowed) of a built dataset."""
     splits = [s.strip() for s in split.split(",") if s.strip()]
     unknown = [s for s in splits if s not in ("train", "valid", "test")]
@@ -117,7 +117,7 @@ def build_index(data: str | Path, out: str | Path, split: str = "train", allow_t
         raise SepitError(f"{data}: no proteins in split {split!r}")
     meta = {"dataset": str(Path(data).resolve()), "fingerprint": dataset_fingerprint(data), "split": splits,
             "split_identity": split_identity(data)}
-    return write_index(out, entries, meta, method, overwrite)
+    return write_index(out, entries, meta, method, overwrite, mmseqs_index)
 
 
 class ReferenceIndex:
