@@ -106,6 +106,14 @@ def test_predict_and_ask_with_and_without_retrieval(retrieval_run, tiny_store_di
     none = model.ask("What does it do?", sequence="W" * 12, index=strict, max_new_tokens=4)
     assert none.evidence == [] and none.to_dict()["evidence"] == [] and "evidence_note" in none.to_dict()
     assert model.ask("What does it do?", sequence=sequence, index=False, max_new_tokens=4).evidence is None
+    capsys.readouterr()
+    assert main(["ask", "--model", str(stage2), "--index", str(out / "index"), "--sequence", sequence, "--json",
+                 "--max-new-tokens", "4", "--device", "cpu", "--category", "function", "What does it do?"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["evidence"][0]["identity"] == 1.0 and shown["evidence"][0]["url"].startswith("https://www.uniprot")
+    assert main(["ask", "--model", str(stage2), "--index", str(out / "index"), "--sequence", sequence,
+                 "--max-new-tokens", "4", "--device", "cpu", "What does it do?"]) == 0
+    assert "evidence:" in capsys.readouterr().out
 
 
 def test_demo_builds_the_training_index_and_answers_with_it(retrieval_run, tiny_store_dir, tmp_path):
