@@ -112,7 +112,7 @@ def large_part(tsv: str, n: int, n_queries: int, tmp: Path, opal_queries: int) -
     few = dict(list(queries.items())[:opal_queries])
     opal = ReferenceIndex(folder, method="opal")
     start = time.perf_counter()
-    opal.searcher()
+    opal.searcher("opal")
     load_s = time.perf_counter() - start
     opal_times, opal_hits = latencies(opal, few)
     lines.append(row(f"{n:,} Swiss-Prot 2014, opal (database load {load_s:.1f} s)", len(opal), build_s,

@@ -23,7 +23,12 @@ from sepit.io_utils import atomic_dir
 from sepit.retrieval.search import Hit, MmseqsSearch, OpalSearch, create_mmseqs_db, mmseqs_exe
 
 FORMAT = 1
-AUTO_OPAL_MAX = 2000  # method "auto": pyopal up to this many reference proteins, MMseqs2 above
+# method "auto" (benchmarks/results/retrieval.md, 50k Swiss-Prot proteins): pyopal costs ~0.75 CPU s per query
+# there and needs no index; MMseqs2 rebuilds its k-mer table per call (~15 CPU s) unless the index holds it
+# precomputed (~0.9 CPU s per query). So MMseqs2 serves references above AUTO_OPAL_MAX proteins when its k-mer
+# index is precomputed or when one call brings at least AUTO_MMSEQS_BATCH queries (the table build is shared).
+AUTO_OPAL_MAX = 2000
+AUTO_MMSEQS_BATCH = 32
 METHODS = ("auto", "mmseqs", "opal")
 
 
@@ -97,6 +102,7 @@ def write_index(out: str | Path, entries: list[Entry], meta: dict, method: str =
             {e.accession: {"sequence": e.sequence, "annotations": e.annotations, "labels": e.labels}
              for e in entries}))
         meta = {"format": FORMAT, **meta, "proteins": len(entries), "mmseqs": with_mmseqs,
+                "mmseqs_index": with_mmseqs and mmseqs_index,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return Path(out)
@@ -138,7 +144,7 @@ class ReferenceIndex:
         if method not in METHODS:
             raise SepitError(f"unknown search method {method!r} ({', '.join(METHODS)})")
         self.method, self.threads = method, threads
-        self._searcher = None
+        self._searchers: dict = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -159,20 +165,26 @@ class ReferenceIndex:
             raise ReferenceIndexError(f"index {self.folder} holds the {split!r} split it would be evaluated on; "
                               "build the index from the train split")
 
-    def searcher(self):
-        if self._searcher is None:
-            db = self.folder / "mmseqs" / "targets"
-            use_mmseqs = self.method == "mmseqs" or (
-                self.method == "auto" and self.meta.get("mmseqs") and len(self) > AUTO_OPAL_MAX
-                and mmseqs_exe() is not None)
-            if use_mmseqs and not self.meta.get("mmseqs"):
-                raise ReferenceIndexError(f"{self.folder} has no MMseqs2 database (built without mmseqs); "
-                                          "use method opal")
-            self._searcher = MmseqsSearch(db, self.threads) if use_mmseqs else OpalSearch(
-                list(self.entries), [e.sequence for e in self.entries.values()], self.threads)
-        return self._searcher
+    def backend(self, n_queries: int = 1) -> str:
+        """``mmseqs`` or ``opal`` for a call with this many queries (see AUTO_OPAL_MAX)."""
+        if self.method != "auto":
+            return self.method
+        usable = self.meta.get("mmseqs") and mmseqs_exe() is not None and len(self) > AUTO_OPAL_MAX
+        return "mmseqs" if usable and (self.meta.get("mmseqs_index") or n_queries >= AUTO_MMSEQS_BATCH) else "opal"
+
+    def searcher(self, backend: str = "opal"):
+        if backend not in self._searchers:
+            if backend == "mmseqs":
+                if not self.meta.get("mmseqs"):
+                    raise ReferenceIndexError(f"{self.folder} has no MMseqs2 database (built without mmseqs); "
+                                              "use method opal")
+                self._searchers[backend] = MmseqsSearch(self.folder / "mmseqs" / "targets", self.threads)
+            else:
+                self._searchers[backend] = OpalSearch(list(self.entries), [e.sequence for e in self.entries.values()],
+                                                      self.threads)
+        return self._searchers[backend]
 
     def search(self, queries: dict[str, str], k: int = 3, exclude_self: bool = True,
                max_evalue: float | None = 10.0) -> dict[str, list[Hit]]:
         """Top-``k`` hits per query id; with ``exclude_self`` a query never finds its own accession."""
-        return self.searcher().search(queries, k, exclude_self, max_evalue)
+        return self.searcher(self.backend(len(queries))).search(queries, k, exclude_self, max_evalue)

@@ -156,3 +156,17 @@ def test_audit_counts_unsupported_citations_and_label_support():
     assert a["with_retrieval"] == 4 and a["no_hits"] == 1 and a["citing"] == 2 and a["unsupported_citations"] == 1
     assert a["yes_about_label"] == 3 and a["yes_cited_entry_has_label"] == 0.5 and a["yes_top_hit_has_label"] == 1.0
     assert "| m | 4 | 4 | 1 | 2 | 1 | 3 | 50% | 100% |" in audit_markdown({"m": a})
+
+
+def test_auto_backend_uses_mmseqs_only_when_it_pays(family_index, monkeypatch):
+    import sepit.retrieval.index as index_module
+
+    folder, _ = family_index
+    index = ReferenceIndex(folder)
+    assert index.backend(1) == "opal"  # a small reference: pyopal
+    monkeypatch.setattr(index_module, "AUTO_OPAL_MAX", 1)
+    if mmseqs_exe() is not None:
+        assert index.backend(1) == "opal" and index.backend(index_module.AUTO_MMSEQS_BATCH) == "mmseqs"
+        index.meta["mmseqs_index"] = True  # precomputed k-mer table: single queries go to MMseqs2 too
+        assert index.backend(1) == "mmseqs"
+    assert ReferenceIndex(folder, method="opal").backend(1000) == "opal"
