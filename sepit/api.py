@@ -107,8 +107,14 @@ class Sepit:
         model, processor = load_sepit(folder, **({"dtype": dtype} if dtype else {}))
         if max_residues is not None:
             processor.max_residues = max_residues
-        if index is not None and not isinstance(index, bool) and (folder / "retrieval.json").is_file():
-            index = _retriever(index, json.loads((folder / "retrieval.json").read_text()))
+        if index is not None and not isinstance(index, bool):
+            if (folder / "retrieval.json").is_file():
+                index = _retriever(index, json.loads((folder / "retrieval.json").read_text()))
+            else:
+                import warnings
+
+                warnings.warn(f"{folder} was trained without retrieval: the evidence in its prompts is new to it "
+                              "(train with retrieval.enabled for evidence-grounded answers)", stacklevel=2)
         return cls(model, processor, device, index=index)
 
     def ask(self, question: str, sequence: str | None = None, structure: str | Path | None = None,

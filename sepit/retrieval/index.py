@@ -139,7 +139,10 @@ class ReferenceIndex:
         if self.meta.get("format") != FORMAT:
             raise ReferenceIndexError(f"{self.folder}: index format {self.meta.get('format')} is not {FORMAT}; "
                                       "rebuild it")
-        raw = json.loads((self.folder / "entries.json").read_text())
+        try:
+            raw = json.loads((self.folder / "entries.json").read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ReferenceIndexError(f"{self.folder}: unreadable entries.json ({err}); rebuild the index") from None
         self.entries = {acc: Entry(acc, e["sequence"], e["annotations"], e["labels"]) for acc, e in raw.items()}
         if method not in METHODS:
             raise SepitError(f"unknown search method {method!r} ({', '.join(METHODS)})")

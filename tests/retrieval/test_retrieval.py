@@ -170,3 +170,12 @@ def test_auto_backend_uses_mmseqs_only_when_it_pays(family_index, monkeypatch):
         index.meta["mmseqs_index"] = True  # precomputed k-mer table: single queries go to MMseqs2 too
         assert index.backend(1) == "mmseqs"
     assert ReferenceIndex(folder, method="opal").backend(1000) == "opal"
+
+
+def test_unreadable_index_is_named(family_index, tmp_path):
+    folder, _ = family_index
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / "entries.json").write_text("{not json")
+    with pytest.raises(ReferenceIndexError, match="entries.json"):
+        ReferenceIndex(broken)
