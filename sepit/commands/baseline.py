@@ -47,6 +47,8 @@ def register(subparsers) -> None:
         help="do not score closed-set options by likelihood (no option_probs, no ECE)",
     )
     llm.add_argument("--device", default=None, help="torch device (default: cpu)")
+    llm.add_argument("--index", default=None, help="reference index (sepit index build): the LLM sees the same "
+                                                   "retrieved evidence as sepit (retrieval without a protein model)")
     llm.set_defaults(func=run_llm)
 
 
@@ -79,7 +81,15 @@ def run_llm(args: argparse.Namespace) -> int:
     from sepit.eval.baselines import llm_prior_predictions, load_split
     from sepit.eval.records import write_predictions
 
-    items, _ = load_split(args.data, args.split)
+    items, sequences = load_split(args.data, args.split)
+    retriever = None
+    if args.index:
+        from sepit.retrieval.evidence import Retriever
+        from sepit.retrieval.index import ReferenceIndex
+
+        index = ReferenceIndex(args.index)
+        index.check_dataset(args.data, args.split)
+        retriever = Retriever(index)
     rows = llm_prior_predictions(
         _limit(items, args.limit),
         model=args.model,
@@ -88,6 +98,8 @@ def run_llm(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         score_options=not args.no_option_scores,
         device=args.device,
+        retriever=retriever,
+        sequences=sequences,
     )
     write_predictions(rows, args.out)
     print(f"wrote {len(rows)} predictions to {args.out}")

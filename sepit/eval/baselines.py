@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sepit.eval.records import Prediction
 from sepit.resources import SMOLLM2
@@ -209,11 +209,12 @@ def _load_llm(model: str, device: str | None):
     return tok, llm
 
 
-def chat_prompt(tok, item: Item) -> str:
-    """The user turn (same question format as sepit, without protein) in the LLM's chat template."""
+def chat_prompt(tok, item: Item, context: str | None = None) -> str:
+    """The user turn (same question format as sepit, without protein; with retrieval, the same evidence block)
+    in the LLM's chat template."""
     from sepit.prompts import format_question
 
-    messages = [{"role": "user", "content": format_question(item.question, list(item.choices))}]
+    messages = [{"role": "user", "content": format_question(item.question, list(item.choices), context)}]
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
@@ -275,15 +276,29 @@ def llm_prior_predictions(
     max_new_tokens: int = 64,
     score_options: bool = True,
     device: str | None = None,
+    retriever=None,
+    sequences: dict[str, str] | None = None,
 ) -> list[Prediction]:
-    """The LLM alone answers every question without seeing the protein."""
+    """The LLM alone answers every question without seeing the protein. With ``retriever`` (and the items'
+    ``sequences``) it sees the evidence sepit sees (retrieved annotated homologs, never the protein itself):
+    retrieval without any protein model; rows then carry ``evidence`` and checked citations."""
+    from sepit.retrieval.evidence import context_for, grounding
+
+    evidence = [None] * len(items)
+    if retriever is not None:
+        if sequences is None:
+            raise ValueError("retrieval needs the items' sequences")
+        evidence = retriever.evidence([{"sequence": sequences[it.accession], "accession": it.accession,
+                                        "category": it.category} for it in items], exclude_self=True)
     tok, llm = _load_llm(model, device)
-    prompts = [chat_prompt(tok, it) for it in items]
+    prompts = [chat_prompt(tok, it, context_for(ev)) for it, ev in zip(items, evidence, strict=True)]
     texts = generate_answers(tok, llm, prompts, batch_size, max_new_tokens)
     out = []
-    for item, prompt, text in zip(items, prompts, texts, strict=True):
+    for item, prompt, text, ev in zip(items, prompts, texts, evidence, strict=True):
         probs = (
             option_probabilities(tok, llm, prompt, item.choices) if score_options and item.choices else None
         )
-        out.append(item.predict(text, name, option_probs=probs))
+        row = item.predict(text, name, option_probs=probs)
+        extra = {**grounding(text, ev), **({"label": item.label} if ev is not None else {})}
+        out.append(replace(row, extra={**row.extra, **extra}) if extra else row)
     return out

@@ -179,3 +179,32 @@ def test_unreadable_index_is_named(family_index, tmp_path):
     (broken / "entries.json").write_text("{not json")
     with pytest.raises(ReferenceIndexError, match="entries.json"):
         ReferenceIndex(broken)
+
+
+def test_llm_baseline_sees_the_same_evidence(family_index, tmp_path):
+    """The LLM-alone baseline with a retriever: prompts hold the evidence block, rows carry it (never self)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from sepit.eval.baselines import Item, chat_prompt, llm_prior_predictions
+    from sepit.resources import smollm2_path
+
+    folder, seqs = family_index
+    tok = AutoTokenizer.from_pretrained(smollm2_path())
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=4, num_key_value_heads=2, pad_token_id=tok.pad_token_id)
+    LlamaForCausalLM(cfg).save_pretrained(tmp_path / "llm")
+    tok.save_pretrained(tmp_path / "llm")
+    items = [Item("a", "F0M0", "closed", "go_mf", "Label 0?", "yes", ("yes", "no"), "label 0"),
+             Item("b", "F4M1", "open", "function", "What does it do?", "function of family 4")]
+    rows = llm_prior_predictions(items, model=str(tmp_path / "llm"), max_new_tokens=3,
+                                 retriever=Retriever(ReferenceIndex(folder, method="opal")), sequences=seqs)
+    for row, item in zip(rows, items, strict=True):
+        shown = [e["accession"] for e in row.extra["evidence"]]
+        assert item.accession not in shown and all(a[:2] == item.accession[:2] for a in shown[:2])
+    assert rows[0].extra["evidence"][0]["labels"] == ["label 0"] and rows[0].extra["label"] == "label 0"
+    assert "[UniProt:F4M" in chat_prompt(tok, items[1], format_context(
+        Retriever(ReferenceIndex(folder)).evidence([{"sequence": seqs["F4M1"], "accession": "F4M1"}], True)[0]))
+    plain = llm_prior_predictions(items[:1], model=str(tmp_path / "llm"), max_new_tokens=2)
+    assert "evidence" not in plain[0].extra
