@@ -181,14 +181,15 @@ def bench_structures(args, work: Path) -> dict:
 NN_SCRIPT = """
 import json, random, resource, sys, time
 from sepit.data.store import DatasetStore
-from sepit.eval.baselines import _MmseqsSearch
+from sepit.eval.baselines import _training_search
 store = DatasetStore(sys.argv[1])
 accs = store.accessions()
 seqs = {a: store.protein(a).sequence for a in accs}
 queries = random.Random(0).sample(accs, min(int(sys.argv[2]), len(accs)))
 train = {a: s for a, s in seqs.items()}
 start = time.perf_counter()
-ranks = _MmseqsSearch(train, threads=int(sys.argv[3])).rankings({q: seqs[q] for q in queries}, 50)
+with _training_search(None, train, "mmseqs", int(sys.argv[3])) as search:
+    ranks = search.search({q: seqs[q] for q in queries}, 50, exclude_self=True, max_evalue=None)
 took = time.perf_counter() - start
 print(json.dumps({"search_s": round(took, 1), "queries": len(queries), "targets": len(train),
                   "with_hits": sum(bool(v) for v in ranks.values()),

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["data", "encoder", "bridge", "padding", "eval", "serve"]
+ORDER = ["data", "encoder", "bridge", "padding", "eval", "serve", "retrieval"]
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ Variants, each trained with the demo preset on the same dataset and scored on th
   no_structure   stages 0-1-2 with every structure dropped in training and at test time
   no_moe         stage 2 kept dense (from the full run's stage-1 model)
   no_stage0      stage 1 from a randomly initialised encoder (no warm-up), then stage 2
-next to the nearest-neighbour transfer and the LLM alone (from the demo's predictions).
+  no_retrieval   stages 1-2 trained and answered without retrieved evidence (from the full run's stage 0)
+next to the nearest-neighbour transfer, the LLM alone and the full model answering without its index ("w/o
+retrieval", from the demo's predictions). Variants trained with retrieval answer with the demo's index.
 
     python scripts/ablation.py --data ../shared/data --out runs/demo [--quick]
 
@@ -19,13 +21,14 @@ import json
 import time
 from pathlib import Path
 
-from sepit.demo import DemoPlan, build_data, demo_config, eval_ids, find_data, train_all
+from sepit.demo import DemoPlan, build_data, build_reference, demo_config, eval_ids, find_data, train_all
 from sepit.train.run import train_stage
 
 VARIANTS = {
     "no_structure": ["stage0.structure_dropout=1.0", "stage1.structure_dropout=1.0", "stage2.structure_dropout=1.0"],
     "no_moe": ["moe.num_experts=0", "moe.top_k=0"],
     "no_stage0": [],
+    "no_retrieval": ["retrieval.enabled=false"],
 }
 
 
@@ -37,6 +40,9 @@ def train_variant(plan: DemoPlan, name: str, full_cfg) -> Path:
         return train_all(plan, cfg)
     if name == "no_moe":
         return train_stage(cfg, 2, init_from=str(full_cfg.model_dir(1)), overwrite=True)
+    if name == "no_retrieval":
+        train_stage(cfg, 1, init_from=str(full_cfg.model_dir(0)), overwrite=True)
+        return train_stage(cfg, 2, overwrite=True)
     train_stage(cfg, 1, init_from="none", overwrite=True)
     return train_stage(cfg, 2, overwrite=True)
 
@@ -44,6 +50,7 @@ def train_variant(plan: DemoPlan, name: str, full_cfg) -> Path:
 def predict_variant(plan: DemoPlan, name: str, model_dir: Path, ids: set[str]) -> Path:
     from sepit.api import Sepit
     from sepit.data.store import DatasetStore
+    from sepit.demo import demo_retriever
     from sepit.eval.generate import GenerationSettings
     from sepit.eval.predict import dataset_items, predict_items
 
@@ -58,7 +65,8 @@ def predict_variant(plan: DemoPlan, name: str, model_dir: Path, ids: set[str]) -
         items = [it for it in dataset_items(DatasetStore(plan.dataset), "test", structure=name != "no_structure",
                                             max_residues=sepit.processor.max_residues) if it["id"] in ids]
         predict_items(sepit.model, sepit.processor, items, out, f"sepit {name}", batch_size=8,
-                      settings=GenerationSettings(max_new_tokens=plan.max_new_tokens))
+                      settings=GenerationSettings(max_new_tokens=plan.max_new_tokens),
+                      retriever=demo_retriever(plan, model_dir))
     return out
 
 
@@ -73,6 +81,7 @@ def main() -> None:
     timings: dict[str, float] = {}
     start = time.time()
     build_data(plan)
+    build_reference(plan)
     full_cfg = demo_config(plan)
     models = {"full": train_all(plan, full_cfg)}
     timings["full (stages 0-2, 0 if reused from the demo)"] = round(time.time() - start, 1)
@@ -82,8 +91,8 @@ def main() -> None:
         timings[name] = round(time.time() - t, 1)
     ids = set(eval_ids(plan))
     files = [predict_variant(plan, name, folder, ids) for name, folder in models.items()]
-    files += [plan.out / "predictions" / f for f in ("nearest_neighbour.jsonl", "llm_only.jsonl")
-              if (plan.out / "predictions" / f).is_file()]
+    files += [plan.out / "predictions" / f for f in ("sepit_no_retrieval.jsonl", "nearest_neighbour.jsonl",
+                                                     "llm_only.jsonl") if (plan.out / "predictions" / f).is_file()]
     write_table(plan, files, timings, args)
 
 

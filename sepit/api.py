@@ -5,6 +5,11 @@
     model.ask(sequence="MKT...", question="What is the function of this protein?").text
     model.ask(sequence="MKT...", structure="AF-P12345-F1-model_v4.pdb",
               question="Does this protein bind heme?", choices=["yes", "no"]).probabilities
+
+With a reference index (``sepit index build``) answers are grounded in annotated homologs and carry them:
+    model = Sepit.from_pretrained("runs/demo/stage2/model", index="runs/demo/index")
+    answer = model.ask(sequence="MKT...", question="What is the function of this protein?")
+    answer.evidence, answer.citations, answer.unsupported_citations
 """
 
 from __future__ import annotations
@@ -29,10 +34,19 @@ class Answer:
     choice: str | None = None
     probabilities: dict[str, float] | None = None
     structure: dict = field(default_factory=dict)
+    evidence: list | None = None  # retrieval: the hits shown (sepit.retrieval.evidence.Evidence); None without
+    citations: list[str] = field(default_factory=list)  # accessions cited in the text that are in the evidence
+    unsupported_citations: list[str] = field(default_factory=list)  # cited but not in the evidence (flagged)
 
     def to_dict(self) -> dict:
-        return {"answer": self.text, "choice": self.choice, "probabilities": self.probabilities,
-                "structure": self.structure}
+        out = {"answer": self.text, "choice": self.choice, "probabilities": self.probabilities,
+               "structure": self.structure}
+        if self.evidence is not None:
+            out.update(evidence=[e.to_dict() for e in self.evidence], citations=self.citations,
+                       unsupported_citations=self.unsupported_citations)
+            if not self.evidence:
+                out["evidence_note"] = "no annotated homolog found in the reference index"
+        return out
 
 
 def protein_input(sequence: str | None, structure: str | Path | None = None, chain: str | None = None) -> dict:
@@ -75,16 +89,19 @@ def _check_folder(folder: Path) -> None:
 class Sepit:
     """A loaded SEPIT model and its processor, ready to answer."""
 
-    def __init__(self, model, processor, device: str | torch.device | None = None):
+    def __init__(self, model, processor, device: str | torch.device | None = None, index=None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.processor = processor
+        self.retriever = _retriever(index)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | None = None, dtype: torch.dtype | None = None,
-                        max_residues: int | None = None) -> Sepit:
+                        max_residues: int | None = None, index=None) -> Sepit:
         """Load a stage-1/2 folder for inference: LoRA adapters folded into the weights, decoding defaults
-        (loop guards) from the folder's generation config (:func:`sepit.model.build.load_sepit`)."""
+        (loop guards) from the folder's generation config (:func:`sepit.model.build.load_sepit`). ``index``: a
+        reference index folder (or loaded ``ReferenceIndex`` / ``Retriever``) for evidence-grounded answers;
+        None answers without retrieval (the paper's model)."""
         from sepit.model.build import load_sepit
 
         folder = Path(folder)
@@ -92,27 +109,44 @@ class Sepit:
         model, processor = load_sepit(folder, **({"dtype": dtype} if dtype else {}))
         if max_residues is not None:
             processor.max_residues = max_residues
-        return cls(model, processor, device)
+        if index is not None and not isinstance(index, bool):
+            if (folder / "retrieval.json").is_file():
+                index = _retriever(index, json.loads((folder / "retrieval.json").read_text()))
+            else:
+                import warnings
+
+                warnings.warn(f"{folder} was trained without retrieval: the evidence in its prompts is new to it "
+                              "(train with retrieval.enabled for evidence-grounded answers)", stacklevel=2)
+        return cls(model, processor, device, index=index)
 
     def ask(self, question: str, sequence: str | None = None, structure: str | Path | None = None,
-            chain: str | None = None, choices: list[str] | None = None, **generation) -> Answer:
+            chain: str | None = None, choices: list[str] | None = None, category: str | None = None,
+            index=None, **generation) -> Answer:
+        """``category`` (e.g. ``function``, ``go_mf``) picks the annotation shown from each hit (default: a
+        summary); ``index`` overrides the model's index for this call (``False``: no retrieval)."""
         return self.ask_many([{"question": question, "sequence": sequence, "structure": structure,
-                               "chain": chain, "choices": choices}], **generation)[0]
+                               "chain": chain, "choices": choices, "category": category}], index=index,
+                             **generation)[0]
 
-    def ask_many(self, requests: list[dict], batch_size: int = 8, score: bool = True,
+    def ask_many(self, requests: list[dict], batch_size: int = 8, score: bool = True, index=None,
                  **generation) -> list[Answer]:
-        """Each request: ``question`` and ``sequence`` and/or ``structure`` (+ ``chain``, ``choices``)."""
+        """Each request: ``question`` and ``sequence`` and/or ``structure`` (+ ``chain``, ``choices``,
+        ``category``)."""
         items = []
         for r in requests:
             if not str(r.get("question") or "").strip():
                 raise SepitError("the question is empty")
             items.append({**protein_input(r.get("sequence"), r.get("structure"), r.get("chain")),
-                          "question": r["question"], "choices": list(r.get("choices") or [])})
+                          "question": r["question"], "choices": list(r.get("choices") or []),
+                          "category": r.get("category")})
+        retriever = self.retriever if index is None else _retriever(index or None)
+        evidence = retriever.evidence(items) if retriever else [None] * len(items)
+        _add_context(items, evidence)
         texts = generate_answers(self.model, self.processor, items, GenerationSettings(**generation), batch_size)
         closed = [i for i, it in enumerate(items) if it["choices"]]
         probs = score_options(self.model, self.processor, [items[i] for i in closed], batch_size) if (
             closed and score) else []
-        answers = [Answer(text, structure=it["structure"]) for text, it in zip(texts, items, strict=True)]
+        answers = [_answer(text, it, ev) for text, it, ev in zip(texts, items, evidence, strict=True)]
         for i, p in zip(closed, probs, strict=True):
             answers[i].probabilities = p
             answers[i].choice = max(p, key=p.get)
@@ -143,3 +177,33 @@ class Sepit:
         embedder = ProteinEmbedder(self.model.encoder, self.processor.protein_tokenizer,
                                    self.model.config.protein_feature_layer, device=self.device)
         return list(embedder.embed(proteins, batch_size, per_residue))
+
+def _retriever(index, trained: dict | None = None):
+    """A Retriever from an index folder, a loaded ReferenceIndex or a Retriever (None: no retrieval);
+    ``trained``: the model folder's retrieval.json (hits shown and annotation length as in training)."""
+    if index is None:
+        return None
+    from sepit.retrieval.evidence import Retriever
+    from sepit.retrieval.index import ReferenceIndex
+
+    if isinstance(index, Retriever):
+        return index
+    settings = {k: trained[k] for k in ("top_k", "annotation_chars", "max_evalue") if k in (trained or {})}
+    if "top_k" in settings:
+        settings["k"] = settings.pop("top_k")
+    return Retriever(index if isinstance(index, ReferenceIndex) else ReferenceIndex(index), **settings)
+
+
+def _add_context(items: list[dict], evidence: list) -> None:
+    from sepit.retrieval.evidence import context_for
+
+    for it, ev in zip(items, evidence, strict=True):
+        it["context"] = context_for(ev)
+
+
+def _answer(text: str, item: dict, evidence) -> Answer:
+    from sepit.retrieval.evidence import check_citations
+
+    cited = check_citations(text, evidence)
+    return Answer(text, structure=item["structure"], evidence=evidence, citations=cited.supported,
+                  unsupported_citations=cited.unsupported)

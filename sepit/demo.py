@@ -1,6 +1,8 @@
-"""``sepit demo``: the whole system on real data on one CPU — build the dataset (homology-aware split), train
-stages 0-2 with the ``demo`` preset, answer the test split, score it against the nearest-neighbour and
-LLM-only baselines, and answer three example questions. Every step is resumable: rerun to continue.
+"""``sepit demo``: the whole system on real data on one CPU — build the dataset (homology-aware split) and the
+reference index of its training split, train stages 0-2 with the ``demo`` preset (prompts hold retrieved
+evidence), answer the test split with retrieval and without it (the "w/o retrieval" row), score them against the
+nearest-neighbour and LLM-only baselines, and answer three example questions with their evidence. Every step is
+resumable: rerun to continue.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ class DemoPlan:
     @property
     def dataset(self) -> Path:
         return self.out / "dataset"
+
+    @property
+    def index(self) -> Path:
+        return self.out / "index"
 
     @property
     def timings_file(self) -> Path:
@@ -126,10 +132,24 @@ def build_data(plan: DemoPlan) -> None:
                                   identity=0.3, seed=plan.seed, go_ontology=default_go_ontology()))
 
 
+def build_reference(plan: DemoPlan) -> None:
+    """The reference index of the training split (never the test split), used by training, answers and the
+    nearest-neighbour baseline."""
+    from sepit.retrieval.index import ReferenceIndex, build_index
+
+    done = (plan.index / "meta.json").is_file()
+    with step(plan, "1b. build the reference index of the training split (retrieval)", done):
+        if done:
+            ReferenceIndex(plan.index).check_dataset(plan.dataset)  # a rebuilt dataset: stale index is an error
+            return
+        build_index(plan.dataset, plan.index, "train")
+
+
 def demo_config(plan: DemoPlan, extra: list[str] | None = None):
     from sepit.train.config import load_train_config
 
-    overrides = [f"dataset={plan.dataset}", f"output_dir={plan.out / 'run'}", f"seed={plan.seed}"]
+    overrides = [f"dataset={plan.dataset}", f"output_dir={plan.out / 'run'}", f"seed={plan.seed}",
+                 f"retrieval.index={plan.index}"]
     if plan.quick:
         overrides += ["stage0.data.max_items=64", "stage1.data.max_items=48", "stage2.data.max_items=64"]
     return load_train_config("demo", overrides + list(extra or []))
@@ -161,8 +181,23 @@ def eval_ids(plan: DemoPlan) -> list[str]:
     return chosen
 
 
+def demo_retriever(plan: DemoPlan, model_dir: Path):
+    """Evidence for the test items, as the model was trained (None when it was trained without retrieval)."""
+    from sepit.retrieval.evidence import Retriever
+    from sepit.retrieval.index import ReferenceIndex
+
+    settings = model_dir / "retrieval.json"
+    if not settings.is_file():
+        return None
+    trained = json.loads(settings.read_text())
+    index = ReferenceIndex(plan.index)
+    index.check_dataset(plan.dataset, "test")
+    return Retriever(index, k=trained["top_k"], max_evalue=trained["max_evalue"],
+                     annotation_chars=trained["annotation_chars"])
+
+
 def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
-    """SEPIT predictions, the two baselines on the same items, and the report."""
+    """SEPIT predictions with and without retrieval, the two baselines on the same items, and the report."""
     from sepit.api import Sepit
     from sepit.data.store import DatasetStore
     from sepit.eval.baselines import llm_prior_predictions, load_labels, load_split, nearest_neighbour_predictions
@@ -172,23 +207,35 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
 
     preds = plan.out / "predictions"
     ids = set(eval_ids(plan))
-    files = {"sepit": preds / "sepit.jsonl", "nn": preds / "nearest_neighbour.jsonl", "llm": preds / "llm_only.jsonl",
+    files = {"sepit": preds / "sepit.jsonl", "plain": preds / "sepit_no_retrieval.jsonl",
+             "nn": preds / "nearest_neighbour.jsonl", "llm": preds / "llm_only.jsonl",
              "naive": preds / "naive.jsonl"}
-    with step(plan, "3.1 SEPIT answers the test items", files["sepit"].is_file()):
-        if not files["sepit"].is_file():
-            sepit = Sepit.from_pretrained(model_dir)
-            items = [it for it in dataset_items(DatasetStore(plan.dataset), "test",
-                                                max_residues=sepit.processor.max_residues) if it["id"] in ids]
-            predict_items(sepit.model, sepit.processor, items, files["sepit"], "sepit (demo)", batch_size=8,
-                          settings=GenerationSettings(max_new_tokens=plan.max_new_tokens))
+    retriever = demo_retriever(plan, model_dir)
+    if retriever is None:
+        files.pop("plain")
+    runs = [("sepit", "3.1 SEPIT answers the test items" + (" with retrieval" if retriever else ""), retriever,
+             "sepit (demo)")]
+    if retriever is not None:
+        runs.append(("plain", "3.1b SEPIT answers them without retrieval (ablation)", None, "sepit w/o retrieval"))
+    for key, title, ret, name in runs:
+        with step(plan, title, files[key].is_file()):
+            if not files[key].is_file():
+                sepit = Sepit.from_pretrained(model_dir)
+                items = [it for it in dataset_items(DatasetStore(plan.dataset), "test",
+                                                    max_residues=sepit.processor.max_residues) if it["id"] in ids]
+                predict_items(sepit.model, sepit.processor, items, files[key], name, batch_size=8,
+                              settings=GenerationSettings(max_new_tokens=plan.max_new_tokens), retriever=ret)
     train, train_seqs = load_split(plan.dataset, "train")
     test, test_seqs = load_split(plan.dataset, "test")
     test = [it for it in test if it.id in ids]
     with step(plan, "3.2 baseline: nearest-neighbour homology transfer", files["nn"].is_file()):
         if not files["nn"].is_file():
+            from sepit.retrieval.index import ReferenceIndex
+
             labels = load_labels(plan.dataset, train_seqs)
-            write_predictions(nearest_neighbour_predictions(train, train_seqs, test, test_seqs, train_labels=labels),
-                              files["nn"])
+            index = ReferenceIndex(plan.index)  # one search code path with sepit's retrieval
+            write_predictions(nearest_neighbour_predictions(train, train_seqs, test, test_seqs, train_labels=labels,
+                                                            index=index), files["nn"])
     with step(plan, "3.3 baseline: the LLM alone (no protein)", files["llm"].is_file()):
         if not files["llm"].is_file():
             write_predictions(llm_prior_predictions(test, max_new_tokens=plan.max_new_tokens), files["llm"])
@@ -206,10 +253,11 @@ def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:
         from sepit.eval.metrics import Scorers, evaluate
         from sepit.eval.report import write_report
 
-        results = evaluate(read_predictions(files.values()), Scorers(), ontology=ontology,
-                           identity=load_or_compute(plan.dataset))
+        rows = read_predictions(files.values())
+        results = evaluate(rows, Scorers(), ontology=ontology, identity=load_or_compute(plan.dataset))
         results["demo"] = training_summary(plan)
         write_report(results, report, overwrite=True)
+        write_audit(rows, report)
     return report
 
 
@@ -219,6 +267,19 @@ def ontology_context(plan: DemoPlan):
     from sepit.resources import default_go_ontology
 
     return OntologyContext.build(default_go_ontology(), plan.dataset)
+
+
+def write_audit(rows, report: Path) -> None:
+    """Evidence audit of the models answered with retrieval, appended to the report (and as JSON)."""
+    from sepit.retrieval.audit import audit, audit_markdown
+
+    models = sorted({r.model for r in rows if isinstance(r.extra.get("evidence"), list)})
+    if not models:
+        return
+    results = {m: audit([r for r in rows if r.model == m]) for m in models}
+    (report / "evidence_audit.json").write_text(json.dumps(results, indent=2))
+    with open(report / "report.md", "a") as fh:
+        fh.write(audit_markdown(results))
 
 
 def training_summary(plan: DemoPlan) -> dict:
@@ -268,11 +329,14 @@ def example_questions(plan: DemoPlan, model_dir: Path) -> list[dict]:
     with_structure = [r for r in closed if store.protein(r["accession"]).coords is not None]
     row = (with_structure or closed or list(test))[0]
     protein = store.protein(row["accession"])
-    sepit = Sepit.from_pretrained(model_dir)
+    retriever = demo_retriever(plan, model_dir)
+    sepit = Sepit.from_pretrained(model_dir, index=retriever)
     asks = [*EXAMPLES, (row["question"], list(row["choices"]) or None)]
+    categories = ["function", "subcellular_location", row["category"]]
     out = []
-    for question, choices in asks:
-        answer = sepit.ask(question, sequence=protein.sequence[:256], choices=choices, max_new_tokens=64)
+    for (question, choices), category in zip(asks, categories, strict=True):
+        answer = sepit.ask(question, sequence=protein.sequence[:256], choices=choices, category=category,
+                           max_new_tokens=64)
         out.append({"accession": protein.accession, "has_structure": protein.coords is not None,
                     "question": question, **answer.to_dict(),
                     "reference": row["answer"] if question == row["question"] else None})
@@ -285,6 +349,7 @@ def run_demo(data: str | None = None, out: str = "runs/demo", quick: bool = Fals
     plan.load_timings()
     started = time.time()
     build_data(plan)
+    build_reference(plan)
     cfg = demo_config(plan)
     model_dir = train_all(plan, cfg)
     report = evaluate_all(plan, model_dir)
@@ -298,6 +363,12 @@ def run_demo(data: str | None = None, out: str = "runs/demo", quick: bool = Fals
                 print("     " + ", ".join(f"{k}: {v:.1%}" for k, v in ex["probabilities"].items()))
             if ex["reference"]:
                 print(f"     (reference: {ex['reference']})")
+            for ev in ex.get("evidence") or []:
+                cited = "*" if ev["accession"] in ex.get("citations", []) else " "
+                print(f"   {cited} [UniProt:{ev['accession']}] {ev['identity']:.0%} identity, E={ev['evalue']:.0e}: "
+                      f"{ev['annotation']}")
+            if ex.get("evidence") == []:
+                print("     evidence: none (no annotated homolog in the reference)")
     this_run = round(time.time() - started, 1)
     plan.timings["total"] = round(sum(v for k, v in plan.timings.items() if k != "total"), 1)
     with open(report / "report.md", "a") as fh:

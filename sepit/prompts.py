@@ -1,23 +1,55 @@
-"""How a question is shown to the LLM, shared by training, prediction, ``ask`` and the server so that a model
-sees at inference exactly the prompt form it was trained on."""
+"""How a question is shown to the LLM, shared by training, prediction, ``ask``, the baselines and the server so
+that a model sees at inference exactly the prompt form it was trained on.
+
+With retrieval, :func:`format_context` renders the evidence (annotated homologs) above the question, each hit
+with its identity, coverage and e-value and cited in the one fixed form ``[UniProt:ACC]``."""
 
 from __future__ import annotations
 
+import re
 import string
+from collections.abc import Sequence
 
 YES_NO = ("yes", "no")
+CITATION = "[UniProt:{}]"
+CITATION_RE = re.compile(r"\[UniProt:([A-Za-z0-9_.\-]+)\]")
+CONTEXT_HEAD = "Annotated homologs in the reference (cite as [UniProt:accession]):"
+NO_HITS = "Annotated homologs in the reference: none found."
 
 
-def format_question(question: str, choices: list[str] | None = None) -> str:
+def cite(accession: str) -> str:
+    return CITATION.format(accession)
+
+
+def format_context(evidence: Sequence) -> str:
+    """The evidence block: one line per hit (objects with accession, identity, query_coverage, evalue,
+    annotation), or a line saying that the search found nothing."""
+    if not evidence:
+        return NO_HITS
+    lines = [CONTEXT_HEAD]
+    for n, ev in enumerate(evidence, 1):
+        lines.append(f"{n}. {cite(ev.accession)} {ev.identity:.0%} identity, {ev.query_coverage:.0%} cover, "
+                     f"E={ev.evalue:.0e}: {ev.annotation}")
+    return "\n".join(lines)
+
+
+def format_question(question: str, choices: list[str] | None = None, context: str | None = None) -> str:
     """Question text for the user turn (the processor adds the protein placeholder).
 
-    Yes/no questions get an explicit instruction; multiple-choice questions list lettered options.
+    Yes/no questions get an explicit instruction; multiple-choice questions list lettered options. ``context``
+    (from :func:`format_context`) goes above the question; None keeps the prompt of the model without retrieval.
     """
     question = question.strip()
-    if not choices:
-        return question
-    if [c.lower() for c in choices] == list(YES_NO):
-        return question if question.lower().endswith("yes or no.") else f"{question} Answer yes or no."
-    letters = string.ascii_uppercase
-    options = "\n".join(f"{letters[i]}) {c}" for i, c in enumerate(choices))
-    return f"{question}\nOptions:\n{options}\nAnswer with one of the options."
+    if choices:
+        if [c.lower() for c in choices] == list(YES_NO):
+            question = question if question.lower().endswith("yes or no.") else f"{question} Answer yes or no."
+        else:
+            letters = string.ascii_uppercase
+            options = "\n".join(f"{letters[i]}) {c}" for i, c in enumerate(choices))
+            question = f"{question}\nOptions:\n{options}\nAnswer with one of the options."
+    return question if context is None else f"{context}\n\nQuestion: {question}"
+
+
+def cited_accessions(text: str) -> list[str]:
+    """Accessions cited as ``[UniProt:ACC]`` in a text, in order, without repeats."""
+    return list(dict.fromkeys(CITATION_RE.findall(text or "")))

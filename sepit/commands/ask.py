@@ -38,6 +38,12 @@ def register(sub) -> None:
     p.add_argument("--top-p", type=probability, default=0.9, help="nucleus sampling (with --sample)")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--index", default=None, help="reference index (sepit index build): ground the answer in "
+                                                 "annotated homologs and show them as evidence")
+    p.add_argument("--category", default=None, help="annotation shown from each hit (e.g. function, go_mf; "
+                                                    "default: a summary of several fields)")
+    p.add_argument("--top-k", type=positive_int, default=3, help="hits shown (with --index)")
+    p.add_argument("--no-retrieval", action="store_true", help="ignore --index (the model without retrieval)")
     p.set_defaults(func=run)
 
 
@@ -145,11 +151,18 @@ def run(args) -> int:
     choices = parse_choices(args.choices)
     with reading(f"--structure {args.structure}"):
         protein_input(sequence, args.structure, args.chain)  # checks the structure before the model loads
+    index = None
+    if args.index and not args.no_retrieval:
+        from sepit.retrieval.evidence import Retriever
+        from sepit.retrieval.index import ReferenceIndex
+
+        with reading(f"--index {args.index}"):
+            index = Retriever(ReferenceIndex(args.index), k=args.top_k)
     with reading(f"--model {args.model}"):
-        model = Sepit.from_pretrained(args.model, device=args.device)
+        model = Sepit.from_pretrained(args.model, device=args.device, index=index)
     answer = model.ask(args.question, sequence=sequence, structure=args.structure, chain=args.chain,
-                       choices=choices, max_new_tokens=args.max_new_tokens, do_sample=args.sample,
-                       temperature=args.temperature, top_p=args.top_p)
+                       choices=choices, category=args.category, max_new_tokens=args.max_new_tokens,
+                       do_sample=args.sample, temperature=args.temperature, top_p=args.top_p)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2))
         return 0
@@ -157,4 +170,20 @@ def run(args) -> int:
     if answer.probabilities:
         for option, prob in sorted(answer.probabilities.items(), key=lambda kv: -kv[1]):
             print(f"  {prob:6.1%}  {option}")
+    if answer.evidence is not None:
+        print(evidence_table(answer))
     return 0
+
+
+def evidence_table(answer) -> str:
+    """Plain-text evidence: the hits shown, and any citation that is not among them."""
+    if not answer.evidence:
+        return "evidence: none (no annotated homolog found in the reference index)"
+    lines = ["evidence:"]
+    for e in answer.evidence:
+        mark = "*" if e.accession in answer.citations else " "
+        lines.append(f" {mark} UniProt:{e.accession}  {e.identity:.0%} id  {e.query_coverage:.0%} cov  "
+                     f"E={e.evalue:.1g}  {e.annotation}  {e.url}")
+    if answer.unsupported_citations:
+        lines.append("  cited but NOT in the evidence (not a source): " + ", ".join(answer.unsupported_citations))
+    return "\n".join(lines)

@@ -36,6 +36,8 @@ def register(subparsers) -> None:
                     help="opal: exhaustive Smith-Waterman; mmseqs: MMseqs2, top-k streamed (auto: mmseqs from"
                          " 20000 training proteins)")
     nn.add_argument("--top-k", type=positive_int, default=50, help="neighbours kept per test protein")
+    nn.add_argument("--index", default=None, help="reference index of the training split (sepit index build); "
+                                                  "default: a search of the training proteins (--search)")
     nn.set_defaults(func=run_nn)
     llm = kinds.add_parser("llm", help="the LLM alone, without protein input (text prior)")
     _common(llm)
@@ -51,6 +53,8 @@ def register(subparsers) -> None:
         help="do not score closed-set options by likelihood (no option_probs, no ECE)",
     )
     llm.add_argument("--device", default=None, help="torch device (default: cpu)")
+    llm.add_argument("--index", default=None, help="reference index (sepit index build): the LLM sees the same "
+                                                   "retrieved evidence as sepit (retrieval without a protein model)")
     llm.set_defaults(func=run_llm)
     naive = kinds.add_parser("naive", help="the training label distribution alone (most frequent answer per "
                              "category; GO term frequencies as scores)")
@@ -73,9 +77,15 @@ def run_nn(args: argparse.Namespace) -> int:
 
     train, train_seqs = load_split(args.data, args.train_split)
     test, test_seqs = load_split(args.data, args.split)
+    index = None
+    if args.index:
+        from sepit.retrieval.index import ReferenceIndex
+
+        index = ReferenceIndex(args.index, threads=args.threads)
+        index.check_dataset(args.data, args.split)
     rows = nearest_neighbour_predictions(
         train, train_seqs, _limit(test, args.limit), test_seqs, model=args.name, threads=args.threads,
-        train_labels=load_labels(args.data, train_seqs), search=args.search, top_k=args.top_k,
+        train_labels=load_labels(args.data, train_seqs), search=args.search, top_k=args.top_k, index=index,
     )
     write_predictions(rows, args.out)
     print(f"wrote {len(rows)} predictions to {args.out}")
@@ -86,7 +96,15 @@ def run_llm(args: argparse.Namespace) -> int:
     from sepit.eval.baselines import llm_prior_predictions, load_split
     from sepit.eval.records import write_predictions
 
-    items, _ = load_split(args.data, args.split)
+    items, sequences = load_split(args.data, args.split)
+    retriever = None
+    if args.index:
+        from sepit.retrieval.evidence import Retriever
+        from sepit.retrieval.index import ReferenceIndex
+
+        index = ReferenceIndex(args.index)
+        index.check_dataset(args.data, args.split)
+        retriever = Retriever(index)
     rows = llm_prior_predictions(
         _limit(items, args.limit),
         model=args.model,
@@ -95,6 +113,8 @@ def run_llm(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         score_options=not args.no_option_scores,
         device=args.device,
+        retriever=retriever,
+        sequences=sequences,
     )
     write_predictions(rows, args.out)
     print(f"wrote {len(rows)} predictions to {args.out}")

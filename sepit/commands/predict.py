@@ -25,6 +25,10 @@ def register(sub) -> None:
     p.add_argument("--no-structure", action="store_true", help="answer from sequences alone (ablation)")
     p.add_argument("--no-score", action="store_true", help="skip likelihood scoring of closed-set options")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--index", default=None, help="reference index (sepit index build): answers grounded in "
+                                                 "annotated homologs, rows carry evidence and citations")
+    p.add_argument("--top-k", type=int, default=3, help="hits shown per question (with --index)")
+    p.add_argument("--no-retrieval", action="store_true", help="ignore --index (the model without retrieval)")
     p.set_defaults(func=run)
 
 
@@ -46,7 +50,16 @@ def run(args) -> int:
     with reading(f"--model {args.model}"):
         sepit = Sepit.from_pretrained(args.model, device=args.device)
     name = args.name or Path(args.model).resolve().name
+    retriever = None
+    if args.index and not args.no_retrieval:
+        from sepit.retrieval.evidence import Retriever
+        from sepit.retrieval.index import ReferenceIndex
+
+        index = ReferenceIndex(args.index)
+        index.check_dataset(args.data, args.split)
+        retriever = Retriever(index, k=args.top_k)
     out = predict_items(sepit.model, sepit.processor, items, Path(args.out), name, args.batch_size,
-                        GenerationSettings(max_new_tokens=args.max_new_tokens), score=not args.no_score)
+                        GenerationSettings(max_new_tokens=args.max_new_tokens), score=not args.no_score,
+                        retriever=retriever)
     print(f"{len(items)} predictions: {out}")
     return 0

@@ -49,6 +49,8 @@ def register(sub) -> None:
     p.add_argument("--default-new-tokens", type=positive_int, default=128,
                    help="max_tokens when a request gives none")
     p.add_argument("--log-level", default="info", help="uvicorn log level")
+    p.add_argument("--index", default=None, help="reference index (sepit index build): answers carry evidence "
+                                                 "(annotated homologs) and checked citations")
     p.set_defaults(func=run)
 
 
@@ -90,7 +92,7 @@ def run(args) -> int:
         print(f"sepit serve: warning: binding {args.host} without --api-key; anyone who can reach it may use "
               "the model", file=sys.stderr)
     with reading(f"--model {args.model}"):
-        model = Sepit.from_pretrained(args.model, device=args.device)
+        model = Sepit.from_pretrained(args.model, device=args.device, index=args.index)
     app = create_app(model, settings)
     print(f"sepit serve: {settings.model_name} on {model.device}; page at http://{args.host}:{args.port}/",
           file=sys.stderr)

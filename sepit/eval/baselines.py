@@ -1,10 +1,9 @@
 """Baselines scored by the same code as sepit (DESIGN.md section 4); each returns predictions-file rows.
 
-- :func:`nearest_neighbour_predictions`: homology transfer from the most similar training protein
-  (Smith-Waterman, BLOSUM62, pyopal; or, for large training sets, MMseqs2 with top-k hits streamed from its hit
-  file) that can answer, among the ``top_k`` most similar (memory bounded by k per test protein); its
-  sequence identity (identical aligned residues over the shorter length, as in the homology split) goes in
-  ``identity``. Open and
+- :func:`nearest_neighbour_predictions`: homology transfer from the most similar training protein that can
+  answer, among the ``top_k`` most similar found by the retrieval search (a reference index; or pyopal's
+  exhaustive Smith-Waterman, or MMseqs2 for large training sets, BLOSUM62 11/1); its sequence identity
+  (identical aligned residues over the shorter length, as in the homology split) goes in ``identity``. Open and
   caption items: that protein's answer in the same category. Closed-set items, when the training proteins'
   labels are given (``load_labels``): the nearest protein annotated in the item's category answers from its
   own labels: "yes" to a yes/no question iff it carries the asked label, and for a multiple-choice question the
@@ -19,14 +18,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-import numpy as np
-
-from sepit.data.search import mmseqs_topk
-from sepit.data.splits import identities, opal_safe
 from sepit.eval.records import Prediction
 from sepit.resources import SMOLLM2
 
@@ -129,63 +127,25 @@ class _TrainingAnswers:
         return max(allowed, key=lambda x: x[0])[1] if allowed else ""
 
 
-class _Aligner:
-    """Smith-Waterman search of one query against all training proteins (pyopal, BLOSUM62)."""
+@contextlib.contextmanager
+def _training_search(index, train: dict[str, str], search: str, threads: int):
+    """The search over the training proteins: ``index`` when given, else pyopal or a temporary MMseqs2 database
+    (``search``; auto: mmseqs from ``AUTO_MMSEQS_MIN`` proteins)."""
+    from sepit.retrieval.search import MmseqsSearch, OpalSearch, create_mmseqs_db
 
-    def __init__(self, sequences: dict[str, str], threads: int = 1) -> None:
-        import pyopal
-
-        self._pyopal = pyopal
-        self.accessions = list(sequences)
-        self.sequences = {a: opal_safe(s.upper()) for a, s in sequences.items()}
-        self.database = pyopal.Database([self.sequences[a] for a in self.accessions])
-        self.threads = threads
-
-    def ranking(self, query: str, top_k: int | None = None) -> list[str]:
-        """Training accessions with a positive alignment score, best first (the ``top_k`` best when given)."""
-        hits = self._pyopal.align(
-            opal_safe(query.upper()), self.database, mode="score", threads=self.threads, ordered=True
-        )
-        scores = np.fromiter((h.score for h in hits), dtype=np.int64, count=len(self.accessions))
-        if top_k is not None and top_k < len(scores):
-            keep = np.argpartition(-scores, top_k)[:top_k]  # k best, then ordered (ties: lower index first)
-            order = keep[np.lexsort((keep, -scores[keep]))]
-        else:
-            order = np.argsort(-scores, kind="stable")
-        return [self.accessions[i] for i in order if scores[i] > 0]
-
-    def rankings(self, queries: dict[str, str], top_k: int | None) -> dict[str, list[str]]:
-        return {acc: self.ranking(seq, top_k) for acc, seq in queries.items()}
-
-    def identity(self, query: str, target: str, accession: str = "") -> float:
-        """Identity as the homology split defines it (identical aligned residues / shorter length), so
-        that it can be read against the split's threshold."""
-        return float(identities(opal_safe(query.upper()), [self.sequences[target]])[0])
-
-
-class _MmseqsSearch:
-    """MMseqs2 top-k search of the test proteins against the training proteins (streamed hit file); the
-    identities of the hits (same definition) are kept so that no extra alignment is needed."""
-
-    def __init__(self, sequences: dict[str, str], threads: int = 1) -> None:
-        self.sequences, self.threads = sequences, threads
-        self.found: dict[tuple[str, str], float] = {}
-
-    def rankings(self, queries: dict[str, str], top_k: int | None) -> dict[str, list[str]]:
-        train = list(self.sequences)
-        test = list(queries)
-        out: dict[str, list[str]] = dict.fromkeys(test, [])
-        hits = mmseqs_topk(((str(i), s) for i, s in enumerate(queries.values())),
-                           ((str(i), s) for i, s in enumerate(self.sequences.values())),
-                           k=top_k or 300, threads=self.threads)
-        for q, rows in hits:
-            acc = test[int(q)]
-            out[acc] = [train[int(h.target)] for h in rows]
-            self.found.update(((acc, train[int(h.target)]), h.identity) for h in rows)
-        return out
-
-    def identity(self, query: str, target: str, accession: str) -> float:
-        return self.found[(accession, target)]
+    if index is not None:
+        yield index
+        return
+    method = search if search != "auto" else ("mmseqs" if len(train) >= AUTO_MMSEQS_MIN else "opal")
+    if method == "opal":
+        yield OpalSearch(list(train), list(train.values()), threads)
+        return
+    with tempfile.TemporaryDirectory(prefix="sepit-nn-") as tmp:
+        fasta = Path(tmp) / "train.fasta"
+        with open(fasta, "w") as fh:
+            fh.writelines(f">{acc}\n{seq.upper()}\n" for acc, seq in train.items())
+        create_mmseqs_db(fasta, Path(tmp) / "db" / "targets", threads=threads)
+        yield MmseqsSearch(Path(tmp) / "db" / "targets", threads)
 
 
 def nearest_neighbour_predictions(
@@ -197,42 +157,43 @@ def nearest_neighbour_predictions(
     threads: int = 1,
     train_labels: dict[str, dict[str, list[str]]] | None = None,
     search: str = "auto",
-    top_k: int | None = 50,
+    top_k: int = 50,
+    index=None,
 ) -> list[Prediction]:
     """Homology transfer; items without any hit of their category among the ``top_k`` nearest training
     proteins get the category's most common answer (``identity`` null). ``train_labels``: accession ->
-    category -> labels of the training proteins. ``search``: opal (exhaustive Smith-Waterman), mmseqs
-    (MMseqs2, streamed top-k) or auto (mmseqs from ``AUTO_MMSEQS_MIN`` training proteins); ``top_k`` None
-    keeps full rankings (opal only; memory grows with the training set)."""
+    category -> labels of the training proteins.
+
+    The search is the retrieval search (:mod:`sepit.retrieval.search`, one code path): ``index`` (a
+    ``ReferenceIndex`` built from the training split), else over ``train_sequences`` with ``search``: opal
+    (exhaustive Smith-Waterman), mmseqs (MMseqs2, streamed top-k) or auto (mmseqs from ``AUTO_MMSEQS_MIN``
+    training proteins). A test protein never finds its own accession."""
     answers = _TrainingAnswers(train_items)
-    used = {it.accession for it in train_items}
-    missing = sorted(used - set(train_sequences))
+    used = sorted({it.accession for it in train_items})
+    missing = [a for a in used if a not in train_sequences]
     if missing:
         raise ValueError(f"training proteins without a sequence: {', '.join(missing[:5])}")
-    train = {a: train_sequences[a] for a in sorted(used)}
-    method = search if search != "auto" else ("mmseqs" if len(train) >= AUTO_MMSEQS_MIN else "opal")
-    if method not in ("opal", "mmseqs"):
+    if search not in ("auto", "opal", "mmseqs"):
         raise ValueError(f"unknown search {search!r} (auto, opal, mmseqs)")
+    queries = {}
     for item in test_items:
         if item.accession not in test_sequences:
             raise ValueError(f"test item {item.id!r}: no sequence for protein {item.accession!r}")
-    searcher = _MmseqsSearch(train, threads) if method == "mmseqs" else _Aligner(train, threads)
-    queries = {it.accession: test_sequences[it.accession] for it in test_items}
-    rankings = searcher.rankings(queries, top_k)
-    identities: dict[tuple[str, str], float] = {}
+        queries[item.accession] = test_sequences[item.accession]
+    with _training_search(index, {a: train_sequences[a] for a in used}, search, threads) as searcher:
+        found = searcher.search(queries, top_k, exclude_self=True, max_evalue=None)
     out = []
     for item in test_items:
-        query = test_sequences[item.accession]
-        hit = _label_hit(rankings[item.accession], item, train_labels) if train_labels else None
-        hit = hit or _best_hit(rankings[item.accession], answers.candidates(item))
+        hits = [h for h in found[item.accession] if h.bits > 0]
+        ranking = [h.accession for h in hits]
+        hit = _label_hit(ranking, item, train_labels) if train_labels else None
+        hit = hit or _best_hit(ranking, answers.candidates(item))
         if hit is None:
             out.append(item.predict(answers.most_common(item), model, mark_identity=True))
         else:
             target, answer = hit
-            key = (item.accession, target)
-            if key not in identities:
-                identities[key] = searcher.identity(query, target, item.accession)
-            out.append(item.predict(answer, model, identity=identities[key], mark_identity=True))
+            identity = next(h.identity for h in hits if h.accession == target)
+            out.append(item.predict(answer, model, identity=identity, mark_identity=True))
     return out
 
 
@@ -278,11 +239,12 @@ def _load_llm(model: str, device: str | None):
     return tok, llm
 
 
-def chat_prompt(tok, item: Item) -> str:
-    """The user turn (same question format as sepit, without protein) in the LLM's chat template."""
+def chat_prompt(tok, item: Item, context: str | None = None) -> str:
+    """The user turn (same question format as sepit, without protein; with retrieval, the same evidence block)
+    in the LLM's chat template."""
     from sepit.prompts import format_question
 
-    messages = [{"role": "user", "content": format_question(item.question, list(item.choices))}]
+    messages = [{"role": "user", "content": format_question(item.question, list(item.choices), context)}]
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
@@ -302,21 +264,23 @@ def generate_answers(tok, llm, prompts: Sequence[str], batch_size: int = 8, sett
     return out
 
 
-def option_probabilities(tok, llm, items: Sequence[Item], batch_size: int = 8, normalize: str = "sum"
-                         ) -> list[dict[str, float]]:
+def option_probabilities(tok, llm, items: Sequence[Item], batch_size: int = 8, normalize: str = "sum",
+                         contexts: Sequence[str | None] | None = None) -> list[dict[str, float]]:
     """P(option | question) per closed-set item by sepit's option-likelihood function (same option tokens,
-    end-of-turn included, same length normalisation), without the protein."""
+    end-of-turn included, same length normalisation), without the protein; ``contexts``: each item's retrieved
+    evidence (None: none)."""
     from sepit.eval.generate import answer_token_ids, batches, option_logprobs
     from sepit.eval.generate import option_probabilities as softmax_options
     from sepit.prompts import format_question
 
+    pairs = list(zip(items, contexts if contexts is not None else [None] * len(items), strict=True))
     out: list[dict[str, float]] = []
-    for chunk in batches(items, batch_size):
-        options = [answer_token_ids(tok, format_question(it.question, list(it.choices)), it.choices)
-                   for it in chunk]
-        logps = option_logprobs(llm, _prompt_inputs(tok, llm, [chat_prompt(tok, it) for it in chunk]), options,
-                                normalize)
-        out += [softmax_options(lp, it.choices) for lp, it in zip(logps, chunk, strict=True)]
+    for chunk in batches(pairs, batch_size):
+        options = [answer_token_ids(tok, format_question(it.question, list(it.choices), ctx), it.choices)
+                   for it, ctx in chunk]
+        prompts = [chat_prompt(tok, it, ctx) for it, ctx in chunk]
+        logps = option_logprobs(llm, _prompt_inputs(tok, llm, prompts), options, normalize)
+        out += [softmax_options(lp, it.choices) for lp, (it, _) in zip(logps, chunk, strict=True)]
     return out
 
 
@@ -329,17 +293,33 @@ def llm_prior_predictions(
     score_options: bool = True,
     device: str | None = None,
     settings=None,
+    retriever=None,
+    sequences: dict[str, str] | None = None,
 ) -> list[Prediction]:
     """The LLM alone answers every question without seeing the protein (``settings``: a
-    :class:`sepit.eval.generate.GenerationSettings`, default greedy with ``max_new_tokens``)."""
+    :class:`sepit.eval.generate.GenerationSettings`, default greedy with ``max_new_tokens``). With ``retriever``
+    (and the items' ``sequences``) it sees the evidence sepit sees (retrieved annotated homologs, never the
+    protein itself): retrieval without any protein model; rows then carry ``evidence`` and checked citations."""
     from sepit.eval.generate import GenerationSettings
+    from sepit.retrieval.evidence import context_for, grounding
 
+    evidence = [None] * len(items)
+    if retriever is not None:
+        if sequences is None:
+            raise ValueError("retrieval needs the items' sequences")
+        evidence = retriever.evidence([{"sequence": sequences[it.accession], "accession": it.accession,
+                                        "category": it.category} for it in items], exclude_self=True)
     tok, llm = _load_llm(model, device)
-    prompts = [chat_prompt(tok, it) for it in items]
+    prompts = [chat_prompt(tok, it, context_for(ev)) for it, ev in zip(items, evidence, strict=True)]
     settings = settings or GenerationSettings(max_new_tokens=max_new_tokens)
     texts = generate_answers(tok, llm, prompts, batch_size, settings)
     closed = [i for i, it in enumerate(items) if it.choices] if score_options else []
-    scored = option_probabilities(tok, llm, [items[i] for i in closed], batch_size)
+    scored = option_probabilities(tok, llm, [items[i] for i in closed], batch_size,
+                                  contexts=[context_for(evidence[i]) for i in closed])
     probs = dict(zip(closed, scored, strict=True))
-    rows = zip(items, texts, strict=True)
-    return [item.predict(text, name, option_probs=probs.get(i)) for i, (item, text) in enumerate(rows)]
+    out = []
+    for i, (item, text, ev) in enumerate(zip(items, texts, evidence, strict=True)):
+        row = item.predict(text, name, option_probs=probs.get(i))
+        extra = {**grounding(text, ev), **({"label": item.label} if ev is not None else {})}
+        out.append(replace(row, extra={**row.extra, **extra}) if extra else row)
+    return out

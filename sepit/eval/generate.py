@@ -11,7 +11,8 @@ shared by sepit (``ask``, ``predict``, the server) and the LLM-alone baseline.
 - :func:`score_options`: SEPIT items -> P(option | protein, question) (softmax over options).
 
 An *item* is a dict with ``sequence``, ``question``, optional ``coords`` [L, 3] (NaN rows = missing),
-``plddt`` [L] and ``choices`` (list of options). The prompt is :func:`sepit.prompts.format_question`.
+``plddt`` [L], ``choices`` (list of options) and ``context`` (retrieved evidence, rendered by
+:func:`sepit.prompts.format_context`; None without retrieval). The prompt is :func:`sepit.prompts.format_question`.
 Shapes: B items, P prompt tokens, N (item, option) pairs, K option tokens, V vocabulary.
 """
 
@@ -65,7 +66,8 @@ def sepit_inputs(processor, items: Sequence[dict], device, side: str = "left", a
                  ) -> dict:
     """Model inputs of SEPIT items (prompt only, or with ``answers`` and their labels)."""
     batch = processor([it["sequence"] for it in items],
-                      questions=[format_question(it["question"], it.get("choices")) for it in items],
+                      questions=[format_question(it["question"], it.get("choices"), it.get("context"))
+                                 for it in items],
                       answers=answers, coords=[it.get("coords") for it in items],
                       plddt=[it.get("plddt") for it in items], padding_side=side)
     return {k: v.to(device) for k, v in batch.items()}
@@ -181,8 +183,9 @@ def score_options(model, processor, items: Sequence[dict], batch_size: int = 8, 
     device = next(model.parameters()).device
     out: list[dict[str, float]] = []
     for chunk in batches(items, batch_size):
-        options = [answer_token_ids(processor.tokenizer, format_question(it["question"], it["choices"]),
-                                    it["choices"]) for it in chunk]
+        options = [answer_token_ids(processor.tokenizer, format_question(it["question"], it["choices"],
+                                                                         it.get("context")), it["choices"])
+                   for it in chunk]
         _check(stop)
         logps = option_logprobs(model, sepit_inputs(processor, chunk, device), options, normalize, stop)
         out += [option_probabilities(lp, it["choices"]) for lp, it in zip(logps, chunk, strict=True)]

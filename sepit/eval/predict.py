@@ -1,6 +1,9 @@
 """``sepit predict``: batched answers over a split of a built dataset, written as predictions JSONL
 (docs/ARCHITECTURE.md). Resumable: rows go to ``<out>.partial`` batch by batch; a rerun skips the ids already
-there; the file is renamed to ``<out>`` when every item is done."""
+there; the file is renamed to ``<out>`` when every item is done.
+
+With a retriever (``sepit predict --index``) each item is answered from its top hits in the reference index (never
+its own accession) and its row gains ``evidence`` (the hits shown), ``citations`` and ``unsupported_citations``."""
 
 from __future__ import annotations
 
@@ -48,14 +51,30 @@ def dataset_items(store: DatasetStore, split: str, max_items: int | None = None,
 
 
 def _record(item: dict, prediction: str, probs: dict | None, name: str) -> dict:
-    return {"id": item["id"], "accession": item["accession"], "task": item["task"], "category": item["category"],
-            "question": item["question"], "answer": item["answer"], "prediction": prediction,
-            "choices": list(item.get("choices") or []), "option_probs": probs, "model": name}
+    row = {"id": item["id"], "accession": item["accession"], "task": item["task"], "category": item["category"],
+           "question": item["question"], "answer": item["answer"], "prediction": prediction,
+           "choices": list(item.get("choices") or []), "option_probs": probs, "model": name}
+    if item.get("evidence") is not None:
+        from sepit.retrieval.evidence import check_citations
+
+        cited = check_citations(prediction, item["evidence"])
+        row.update(evidence=[e.to_dict() for e in item["evidence"]], citations=cited.supported,
+                   unsupported_citations=cited.unsupported, label=item.get("label") or "")
+    return row
+
+
+def add_evidence(items: list[dict], retriever) -> list[dict]:
+    """Items with ``evidence`` and the prompt ``context`` from the retriever (a protein never finds itself)."""
+    from sepit.retrieval.evidence import context_for
+
+    evidence = retriever.evidence(items, exclude_self=True)
+    return [{**it, "evidence": ev, "context": context_for(ev)} for it, ev in zip(items, evidence, strict=True)]
 
 
 def predict_items(model, processor, items: list[dict], out: Path, name: str, batch_size: int = 8,
-                  settings: GenerationSettings | None = None, score: bool = True) -> Path:
-    """Answer ``items`` and write ``out``; resumes from ``out.partial``."""
+                  settings: GenerationSettings | None = None, score: bool = True, retriever=None) -> Path:
+    """Answer ``items`` and write ``out``; resumes from ``out.partial``. ``retriever``: evidence-grounded
+    answers (:class:`sepit.retrieval.evidence.Retriever`); closed-set options are scored with the same context."""
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +83,8 @@ def predict_items(model, processor, items: list[dict], out: Path, name: str, bat
     with open(partial, "a") as fh, tqdm(total=len(items), initial=len(items) - len(todo), desc="predict") as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
+            if retriever is not None:
+                chunk = add_evidence(chunk, retriever)
             texts = generate_answers(model, processor, chunk, settings, batch_size)
             closed = [i for i, it in enumerate(chunk) if it.get("choices")]
             probs = score_options(model, processor, [chunk[i] for i in closed], batch_size) if (

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from sepit import __version__
 from sepit.errors import SepitError
 from sepit.eval.generate import GenerationSettings
+from sepit.retrieval.evidence import attach_evidence, grounding
 from sepit.serve import openai
 from sepit.serve.conversation import NoProteinError, read_conversation
 from sepit.serve.engine import Engine, QueueFullError, TokenStream
@@ -99,11 +100,15 @@ def _add_routes(app: FastAPI, sepit, engine: Engine, settings: ServeSettings) ->
     name = settings.model_name
     max_residues = min(settings.max_residues or sepit.processor.max_residues, sepit.processor.max_residues)
 
-    def prepare(protein, question: str, choices: list[str] | None, extra: dict | None = None) -> dict:
-        """Checked, cropped model item (runs in a thread: structure parsing and tokenization); ``extra``: the
-        chat's earlier turns (:meth:`Conversation.item_fields`)."""
-        item = {**crop(model_item(protein, question, choices, settings), max_residues), **(extra or {})}
-        return check_prompt(item, sepit.processor, settings)
+    def prepare(protein, question: str, choices: list[str] | None, category: str | None = None,
+                retrieval: bool = True, extra: dict | None = None) -> tuple[dict, list | None]:
+        """Checked, cropped model item and its evidence (runs in a thread: structure parsing, homology search,
+        tokenization). The search uses the whole sequence, the model sees the crop; ``extra``: the chat's
+        earlier turns (:meth:`Conversation.item_fields`)."""
+        item = model_item(protein, question, choices, settings)
+        evidence = attach_evidence(sepit.retriever, item, category, retrieval)  # sets item["context"]
+        item = {**crop(item, max_residues), **(extra or {})}
+        return check_prompt(item, sepit.processor, settings), evidence
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -121,10 +126,11 @@ def _add_routes(app: FastAPI, sepit, engine: Engine, settings: ServeSettings) ->
     @app.post("/v1/ask", response_model=AskResponse)
     async def ask(body: AskRequest, request: Request):
         gen = _generation(settings, body.max_new_tokens)
-        item = await asyncio.to_thread(prepare, body, body.question, body.choices)
+        item, evidence = await asyncio.to_thread(prepare, body, body.question, body.choices, body.category,
+                                                 body.retrieval)
         result = await _wait(engine.submit(item, gen), settings.request_timeout_s, request)
         return AskResponse(answer=result.text, choice=result.choice, probabilities=result.probabilities,
-                           structure=item["structure"], protein=item["protein"])
+                           structure=item["structure"], protein=item["protein"], **grounding(result.text, evidence))
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest, request: Request):
@@ -133,21 +139,22 @@ def _add_routes(app: FastAPI, sepit, engine: Engine, settings: ServeSettings) ->
                                     "(see GET /v1/models)")
         gen = _generation(settings, body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p)
         conversation = read_conversation(body)
-        item = await asyncio.to_thread(prepare, conversation.protein, conversation.question, body.answer_choices,
-                                       conversation.item_fields())
+        item, evidence = await asyncio.to_thread(prepare, conversation.protein, conversation.question,
+                                                 body.answer_choices, body.category, body.retrieval,
+                                                 conversation.item_fields())
         if not body.stream:
             result = await _wait(engine.submit(item, gen), settings.request_timeout_s, request)
-            return openai.completion(result, name, item["structure"], item["protein"])
+            return openai.completion(result, name, item["structure"], item["protein"], evidence)
         stream = TokenStream(sepit.processor.tokenizer, asyncio.get_running_loop())
         job = engine.submit(item, gen, stream)
         usage = body.stream_options is not None and body.stream_options.include_usage
         return StreamingResponse(_events(job, stream, openai.ChunkWriter(name), item, usage,
-                                         settings.request_timeout_s),
+                                         settings.request_timeout_s, evidence),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 async def _events(job, stream: TokenStream, writer: openai.ChunkWriter, item: dict, usage: bool,
-                  timeout: float):
+                  timeout: float, evidence: list | None = None):
     """Server-sent events of one streamed answer; an error after the first byte is an ``error`` event."""
     deadline = time.monotonic() + timeout
     try:
@@ -155,7 +162,8 @@ async def _events(job, stream: TokenStream, writer: openai.ChunkWriter, item: di
         while (piece := await asyncio.wait_for(stream.pieces.get(), deadline - time.monotonic())) is not None:
             yield writer.chunk({"content": piece})
         result = await _wait(job, max(deadline - time.monotonic(), 0.001))
-        yield writer.chunk({}, result.finish_reason, sepit=openai.extras(result, item["structure"], item["protein"]))
+        yield writer.chunk({}, result.finish_reason,
+                           sepit=openai.extras(result, item["structure"], item["protein"], evidence))
         if usage:
             yield writer.usage_chunk(result)
     except TimeoutError:

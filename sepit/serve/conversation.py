@@ -72,7 +72,8 @@ def chat_messages(item: dict) -> list[dict]:
     """The chat of an engine item: its history, then the (formatted) question, with the protein placeholder
     in its turn. An item without history gives the single-turn chat the model was trained on."""
     chat = [dict(t) for t in item.get("history", [])]
-    chat.append({"role": "user", "content": format_question(item["question"], item.get("choices"))})
+    chat.append({"role": "user", "content": format_question(item["question"], item.get("choices"),
+                                                           item.get("context"))})
     turn = chat[item.get("protein_turn", len(chat) - 1)]
     turn["content"] = f"{PROTEIN_TOKEN}\n{turn['content']}"
     return chat

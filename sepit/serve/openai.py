@@ -22,17 +22,21 @@ def usage(result: Result) -> dict:
             "total_tokens": result.prompt_tokens + result.completion_tokens}
 
 
-def extras(result: Result, structure: dict, protein: dict | None = None) -> dict:
-    """``protein``: ``{"residues", "cropped", "cropped_to"}`` (cropped to the model's max residues or not)."""
+def extras(result: Result, structure: dict, protein: dict | None = None, evidence: list | None = None) -> dict:
+    """``protein``: ``{"residues", "cropped", "cropped_to"}`` (cropped to the model's max residues or not);
+    ``evidence``: with retrieval, the hits shown; adds evidence, citations, unsupported_citations."""
+    from sepit.retrieval.evidence import grounding
+
     return {"choice": result.choice, "probabilities": result.probabilities, "structure": structure,
-            "protein": protein}
+            "protein": protein, **grounding(result.text, evidence)}
 
 
-def completion(result: Result, model: str, structure: dict, protein: dict | None = None) -> dict:
+def completion(result: Result, model: str, structure: dict, protein: dict | None = None,
+               evidence: list | None = None) -> dict:
     return {"id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
                          "logprobs": None, "finish_reason": result.finish_reason}],
-            "usage": usage(result), "sepit": extras(result, structure, protein)}
+            "usage": usage(result), "sepit": extras(result, structure, protein, evidence)}
 
 
 class ChunkWriter:

@@ -149,7 +149,8 @@ def check_prompt(item: dict, processor, settings: ServeSettings) -> dict:
     """Count the LLM tokens of the longest sequence the model will see for ``item`` (protein positions, question,
     options, and for closed-set items the longest option as answer); over ``max_prompt_tokens`` is refused."""
     longest = max(item["choices"], key=len) if item["choices"] else None
-    batch = processor([item["sequence"]], questions=[format_question(item["question"], item["choices"])],
+    question = format_question(item["question"], item["choices"], item.get("context"))
+    batch = processor([item["sequence"]], questions=[question],
                       answers=[longest] if longest is not None else None)
     n = int(batch["input_ids"].shape[1])
     for turn in item.get("history", []):  # earlier chat turns: their text plus a few tokens of chat template

@@ -32,6 +32,8 @@ class AskRequest(ProteinField):
     question: str = Field(min_length=1)
     choices: list[str] | None = None
     max_new_tokens: int | None = Field(default=None, ge=1)
+    category: str | None = Field(default=None, max_length=64)  # annotation shown from each hit (retrieval)
+    retrieval: bool = True  # false: answer without evidence even when the server has an index
 
 
 class AskResponse(BaseModel):
@@ -41,6 +43,10 @@ class AskResponse(BaseModel):
     structure: dict = Field(default_factory=dict)
     protein: dict = Field(default_factory=dict, description="residues given; cropped (bool) and cropped_to (the "
                           "residues the model saw) when longer than the model's max_residues")
+    evidence: list[dict] | None = None  # with an index: the hits shown (accession, identity, coverage, ...)
+    citations: list[str] | None = None
+    unsupported_citations: list[str] | None = None
+    evidence_note: str | None = None
 
 
 class ContentPart(BaseModel):
@@ -82,6 +88,8 @@ class ChatRequest(BaseModel):
     n: int = Field(default=1, ge=1, le=1)
     protein: ProteinField | None = None
     answer_choices: list[str] | None = None
+    category: str | None = Field(default=None, max_length=64)  # SEPIT retrieval: annotation shown per hit
+    retrieval: bool = True  # SEPIT: false answers without evidence even when the server has an index
 
     def question(self) -> str:
         users = [m for m in self.messages if m.role == "user"]

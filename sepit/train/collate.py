@@ -12,11 +12,13 @@ class InstructionCollator:
 
     Proteins are cropped to ``max_residues`` (window ``crop_window``, counted in ``crop_counter``); each loses
     its structure with probability ``structure_dropout``; answers are cut to ``max_answer_tokens`` LLM tokens.
+    ``augment`` (training with retrieval, :class:`sepit.retrieval.training.TrainingContext`): row -> (evidence
+    context of the prompt, answer suffix).
     """
 
     def __init__(self, store: DatasetStore, processor, max_residues: int, structure_dropout: float = 0.0,
-                 max_answer_tokens: int = 256, crop_window: str = "start"):
-        self.processor = processor
+                 max_answer_tokens: int = 256, crop_window: str = "start", augment=None):
+        self.processor, self.augment = processor, augment
         self.proteins = ProteinCropper(store, max_residues, structure_dropout, crop_window)
         self.crop_counter = self.proteins.counter
         self.max_answer_tokens = max_answer_tokens
@@ -28,9 +30,11 @@ class InstructionCollator:
 
     def __call__(self, rows: list[dict]) -> dict:
         sequences, coords, plddt = self.proteins(rows)
+        extra = [self.augment(r) for r in rows] if self.augment else [(None, "")] * len(rows)
         return dict(self.processor(
             sequences,
-            questions=[format_question(r["question"], r.get("choices")) for r in rows],
-            answers=[self._answer(r["answer"]) for r in rows],
+            questions=[format_question(r["question"], r.get("choices"), context)
+                       for r, (context, _) in zip(rows, extra, strict=True)],
+            answers=[self._answer(r["answer"]) + cited for r, (_, cited) in zip(rows, extra, strict=True)],
             coords=coords, plddt=plddt, padding_side="right",
         ))

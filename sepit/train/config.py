@@ -15,6 +15,7 @@ from typing import Literal
 from sepit.config import load_config
 from sepit.errors import ConfigError
 from sepit.generation_defaults import GENERATION_DEFAULTS
+from sepit.retrieval.config import RetrievalSpec
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
 PRESETS = ("debug", "demo", "paper")
@@ -216,6 +217,8 @@ class TrainConfig:
     """Stage 2: MoE upcycling and open/closed question tuning."""
     generation: GenerationSpec = field(default_factory=GenerationSpec)
     """Decoding defaults saved with the trained model (generation_config.json)."""
+    retrieval: RetrievalSpec = field(default_factory=RetrievalSpec)
+    """Evidence from annotated homologs in the prompts (stages 1 and 2; `sepit index build`)."""
 
     def __post_init__(self) -> None:
         if self.generation.repetition_penalty <= 0 or self.generation.no_repeat_ngram_size < 0:

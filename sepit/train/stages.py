@@ -49,13 +49,23 @@ def _sepit_plan(cfg: TrainConfig, stage: int, model, processor) -> StagePlan:
     spec = cfg.stage(stage)
     store = DatasetStore(cfg.dataset_dir(stage))
     rows = instruction_items(store, spec.data, cfg.seed, cfg.pooling_stride)
+    augment = None
+    if cfg.retrieval.enabled:
+        from sepit.retrieval.training import training_context
+
+        augment = training_context(cfg.retrieval, cfg.dataset_dir(stage), Path(cfg.output_dir),
+                                   sorted(set(rows["accession"])), cfg.seed)
     collator = InstructionCollator(store, processor, spec.data.max_residues, spec.structure_dropout,
-                                   spec.max_answer_tokens, spec.data.crop_window)
+                                   spec.max_answer_tokens, spec.data.crop_window, augment=augment)
 
     def save_final(folder: Path) -> None:
         apply_generation_defaults(model.generation_config, dataclasses.asdict(cfg.generation))
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
+        if augment is not None:
+            from sepit.retrieval.training import save_retrieval_settings
+
+            save_retrieval_settings(folder, augment)
 
     return StagePlan(model, rows, collator, _sepit_groups(model, cfg, stage), processor.save_pretrained,
                      save_final, collator.proteins)

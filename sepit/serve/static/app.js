@@ -106,6 +106,38 @@ function showStructure(info) {
     : "";
 }
 
+// evidence (server started with --index): one row per hit, each accession linking to its UniProt entry
+function showEvidence(sepit) {
+  const table = $("evidence");
+  const body = table.querySelector("tbody");
+  body.replaceChildren();
+  const note = $("evidence-note");
+  note.textContent = "";
+  if (!sepit || !sepit.evidence) { table.hidden = true; return; }
+  const cited = new Set(sepit.citations || []);
+  for (const hit of sepit.evidence) {
+    const row = body.insertRow();
+    if (cited.has(hit.accession)) row.className = "best";
+    const link = document.createElement("a");
+    link.href = `https://www.uniprot.org/uniprotkb/${encodeURIComponent(hit.accession)}/entry`;
+    link.textContent = `UniProt:${hit.accession}`;
+    link.target = "_blank";
+    link.rel = "noopener";
+    row.insertCell().appendChild(link);
+    row.insertCell().textContent = `${(100 * hit.identity).toFixed(0)} %`;
+    row.insertCell().textContent = `${(100 * hit.query_coverage).toFixed(0)} %`;
+    row.insertCell().textContent = Number(hit.evalue).toExponential(1);
+    row.insertCell().textContent = hit.annotation;
+  }
+  table.hidden = sepit.evidence.length === 0;
+  const notes = [];
+  if (sepit.evidence.length === 0) notes.push("No annotated homolog found in the reference: answered without evidence.");
+  if ((sepit.unsupported_citations || []).length) {
+    notes.push(`Cited but not in the evidence (not a source): ${sepit.unsupported_citations.join(", ")}`);
+  }
+  note.textContent = notes.join(" ");
+}
+
 function handleEvent(data, state) {
   if (data === "[DONE]") { state.done = true; return; }
   const event = JSON.parse(data);
@@ -118,6 +150,7 @@ function handleEvent(data, state) {
   if (choice && choice.finish_reason && event.sepit) {
     showOptions(event.sepit.probabilities, event.sepit.choice);
     showStructure(event.sepit.structure);
+    showEvidence(event.sepit);
     state.finish = choice.finish_reason;
   }
 }
@@ -129,6 +162,7 @@ async function ask(event) {
   $("answer").textContent = "";
   showOptions(null);
   showStructure(null);
+  showEvidence(null);
   setStatus("Sending…");
   const question = $("question").value;
   const started = performance.now();
