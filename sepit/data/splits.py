@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyopal
 
 from sepit.data.search import create_db, mmseqs_topk, run_mmseqs, write_fasta
@@ -162,44 +163,29 @@ def exact_sample_check(sequences: dict[str, str], split: dict[str, str], identit
     above_long = 0
     if train and picked:
         train_seqs = [opal_safe(sequences[a]) for a in train]
-        database = pyopal.Database(train_seqs)
-        for acc in picked:
-            (best, target), (best_long, _) = _best_identity(opal_safe(sequences[acc]), database, train_seqs, threads)
-            if best >= identity:
-                above.append({"accession": acc, "train": train[target], "identity": round(best, 3),
-                              "train_length": len(train_seqs[target])})
-            above_long += best_long >= identity
+        queries = [opal_safe(sequences[a]) for a in picked]
+        best, where = best_identity(queries, train_seqs, threads)
+        best_long, _ = best_identity(queries, train_seqs, threads, CHECK_MIN_LENGTH)
+        for acc, b, t in zip(picked, best.tolist(), where.tolist(), strict=True):
+            if b >= identity:
+                above.append({"accession": acc, "train": train[t], "identity": round(b, 3),
+                              "train_length": len(train_seqs[t])})
+        above_long = int((best_long >= identity).sum())
     return {"sampled": len(picked), "of_held_out": len(held), "against_training": len(train),
             "above_threshold": len(above), f"above_threshold_vs_{CHECK_MIN_LENGTH}aa_or_longer": above_long,
             "examples": above[:5], "seconds": round(time.perf_counter() - start, 1)}
 
 
-def _best_identity(query: str, database, targets: list[str], threads: int) -> tuple[tuple[float, int], ...]:
-    """Highest identity of ``query`` to any target and its index, and the same over targets of at least
-    ``CHECK_MIN_LENGTH`` residues (results streamed, nothing kept)."""
-    best, where, best_long, where_long = -1.0, -1, -1.0, -1
-    results = pyopal.align(query, database, "BLOSUM62", gap_open=GAP_OPEN, gap_extend=GAP_EXTEND, mode="full",
-                           algorithm="sw", threads=threads, ordered=True)
-    for i, r in enumerate(results):
-        ident = r.alignment.count("M") / min(len(query), len(targets[i]))
-        if ident > best:
-            best, where = ident, i
-        if ident > best_long and len(targets[i]) >= CHECK_MIN_LENGTH:
-            best_long, where_long = ident, i
-    return (best, where), (best_long, where_long)
-
-
 def cross_split_pairs(sequences: dict[str, str], split: dict[str, str], identity: float,
                       threads: int = 1) -> list[tuple[str, str]]:
-    """Exact (pyopal) pairs at or above ``identity`` between a held-out protein and a training protein."""
-    train = [a for a, side in split.items() if side == "train"]
-    train_seqs = [opal_safe(sequences[a]) for a in train]
-    pairs = []
-    for acc, side in split.items():
-        if side != "train" and train_seqs:
-            hits = identities(opal_safe(sequences[acc]), train_seqs, threads)
-            pairs += [(acc, t) for t, ident in zip(train, hits, strict=True) if ident >= identity]
-    return pairs
+    """Exact (pyopal, both directions) pairs at or above ``identity`` between a held-out protein and a training
+    protein."""
+    held, train = _sides(split)
+    if not held or not train:
+        return []
+    matrix = identity_matrix([opal_safe(sequences[a]) for a in held], [opal_safe(sequences[a]) for a in train],
+                             threads)
+    return [(held[i], train[j]) for i, j in zip(*np.nonzero(matrix >= identity), strict=True)]
 
 
 def assign_clusters(clusters: list[list[str]], fractions: tuple[float, float, float],
@@ -246,22 +232,71 @@ def find_pairs(sequences: dict[str, str], identity: float, method: str, threads:
 
 
 def identities(query: str, targets: list[str], threads: int = 1) -> list[float]:
-    """Identity of ``query`` to each target (definition in the module docstring)."""
-    results = pyopal.align(query, targets, "BLOSUM62", gap_open=GAP_OPEN, gap_extend=GAP_EXTEND,
-                           mode="full", algorithm="sw", threads=threads, ordered=True)
-    return [r.alignment.count("M") / min(len(query), len(t)) for r, t in zip(results, targets, strict=True)]
+    """Identity of ``query`` to each target with ``query`` as the alignment's query (one direction).
+
+    Smith-Waterman can tie between different local alignments of equal score, and pyopal's traceback then
+    depends on which sequence is the query: identity is not symmetric (a 60-residue protein against a
+    1,166-residue one: 0.317 one way, 0.117 the other). Splits and their checks use :func:`identity_matrix`,
+    the larger of the two directions."""
+    return _identity_row(query, targets, np.array([len(t) for t in targets]), threads).tolist()
+
+
+def _identity_row(query: str, targets, target_lens: np.ndarray, threads: int) -> np.ndarray:
+    """[T] identities of ``query`` (as query) to ``targets`` (list or ``pyopal.Database``)."""
+    if not len(target_lens):
+        return np.zeros(0)
+    results = pyopal.align(query, targets, "BLOSUM62", gap_open=GAP_OPEN, gap_extend=GAP_EXTEND, mode="full",
+                           algorithm="sw", threads=threads, ordered=True)
+    same = np.fromiter((r.alignment.count("M") for r in results), dtype=np.float64, count=len(target_lens))
+    return same / np.minimum(len(query), target_lens)
+
+
+def identity_matrix(queries: list[str], targets: list[str], threads: int = 1) -> np.ndarray:
+    """[Q, T] identity of every (query, target) pair, the larger of both alignment directions (symmetric)."""
+    q_lens, t_lens = np.array([len(q) for q in queries]), np.array([len(t) for t in targets])
+    out = np.zeros((len(queries), len(targets)))
+    if not len(queries) or not len(targets):
+        return out
+    t_db, q_db = pyopal.Database(targets), pyopal.Database(queries)
+    for i, q in enumerate(queries):
+        out[i] = _identity_row(q, t_db, t_lens, threads)
+    for j, t in enumerate(targets):
+        np.maximum(out[:, j], _identity_row(t, q_db, q_lens, threads), out=out[:, j])
+    return out
+
+
+def best_identity(queries: list[str], targets: list[str], threads: int = 1, min_target_length: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: the highest identity to any target of at least ``min_target_length`` residues (both
+    directions, as :func:`identity_matrix`) and that target's index (-1: none), streamed: memory [Q + T]."""
+    q_lens, t_lens = np.array([len(q) for q in queries]), np.array([len(t) for t in targets])
+    best, where = np.full(len(queries), -1.0), np.full(len(queries), -1)
+    keep = [j for j, n in enumerate(t_lens) if n >= min_target_length]
+    if not len(queries) or not keep:
+        return np.maximum(best, 0.0), where
+    kept = [targets[j] for j in keep]
+    t_db, q_db, kept_lens = pyopal.Database(kept), pyopal.Database(queries), t_lens[keep]
+    for i, q in enumerate(queries):
+        row = _identity_row(q, t_db, kept_lens, threads)
+        best[i], where[i] = row.max(), keep[int(row.argmax())]
+    for j, t in zip(keep, kept, strict=True):
+        col = _identity_row(t, q_db, q_lens, threads)
+        better = col > best
+        best[better], where[better] = col[better], j
+    return best, where
 
 
 def opal_pairs(sequences: dict[str, str], identity: float, threads: int = 1) -> list[tuple[str, str]]:
-    """Exhaustive all-against-all search with pyopal: every pair at or above ``identity``."""
+    """Exhaustive all-against-all search with pyopal: every pair at or above ``identity`` (both directions)."""
     accs = list(sequences)
     seqs = [opal_safe(sequences[a]) for a in accs]
-    pairs = []
-    for i in range(len(accs) - 1):
-        for j, ident in enumerate(identities(seqs[i], seqs[i + 1:], threads), i + 1):
-            if ident >= identity:
-                pairs.append((accs[i], accs[j]))
-    return pairs
+    if len(seqs) < 2:
+        return []
+    lens, database = np.array([len(s) for s in seqs]), pyopal.Database(seqs)
+    forward = np.stack([_identity_row(s, database, lens, threads) for s in seqs])  # [N, N], row = query
+    both = np.maximum(forward, forward.T)
+    i_idx, j_idx = np.nonzero(np.triu(both >= identity, k=1))
+    return [(accs[i], accs[j]) for i, j in zip(i_idx.tolist(), j_idx.tolist(), strict=True)]
 
 
 def mmseqs_pairs(sequences: dict[str, str], identity: float, threads: int = 1,

@@ -4,7 +4,7 @@ The reference (the proteins a baseline may copy from) loses, before anything is 
 accession is in the benchmark and every homolog of a benchmark protein: identity >= ``identity`` with the split's
 definition (identical aligned residues / shorter length). Homologs are found with MMseqs2 (all benchmark proteins
 against all reference proteins, sensitivity 7.5); the neighbour a baseline actually copies from is then checked
-exactly (Smith-Waterman, :func:`sepit.data.splits.identities`) and skipped if it reaches the threshold. Both
+exactly (Smith-Waterman, :func:`sepit.data.splits.identity_matrix`) and skipped if it reaches the threshold. Both
 removals are counted in the results.
 
 Baselines: ``nearest-neighbour`` (the label of the best-scoring remaining MMseqs2 hit; proteins without a hit get
@@ -120,7 +120,7 @@ def _item(p: Labelled, prediction: str, model: str, identity: float | None = Non
 def deeploc_predictions(test: list[Labelled], reference: list[Labelled], identity: float = 0.3,
                         threads: int = 1) -> tuple[list[Prediction], dict]:
     """Naive and nearest-neighbour predictions for the DeepLoc test proteins, and the leakage counts."""
-    from sepit.data.splits import identities, opal_safe
+    from sepit.data.splits import identity_matrix, opal_safe
 
     test_seqs = {t.accession: t.sequence for t in test}
     ref_all = {r.accession: r.sequence for r in reference}
@@ -137,7 +137,7 @@ def deeploc_predictions(test: list[Labelled], reference: list[Labelled], identit
         rows.append(_item(p, prior, "naive"))
         hit = None
         for _, t in sorted(ranked.get(p.accession, []), reverse=True):
-            exact = identities(opal_safe(p.sequence), [opal_safe(ref_all[t])])[0]
+            exact = float(identity_matrix([opal_safe(p.sequence)], [opal_safe(ref_all[t])])[0, 0])
             if exact < identity:
                 hit = (t, exact)
                 break

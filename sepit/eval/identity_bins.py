@@ -1,6 +1,6 @@
 """Identity bins: each held-out protein's highest sequence identity to the training (reference) split.
 
-Identity is the homology split's own definition (:func:`sepit.data.splits.identities`: identical aligned
+Identity is the homology split's own definition (:func:`sepit.data.splits.identity_matrix`: identical aligned
 residues of a Smith-Waterman alignment over the shorter length), computed exhaustively (every held-out protein
 against every training protein), once per dataset, and stored as ``DATASET/identity_to_train.json``
 (``{"reference_split": "train", "definition": ..., "identity": {accession: fraction}}``). Reports then give
@@ -29,14 +29,13 @@ def bin_of(identity: float) -> str:
 
 
 def highest_identity(queries: dict[str, str], reference: dict[str, str], threads: int = 1) -> dict[str, float]:
-    """Accession -> highest identity of its sequence to any reference sequence (0.0 when none)."""
-    from sepit.data.splits import identities, opal_safe
+    """Accession -> highest identity of its sequence to any reference sequence (0.0 when none), as the split
+    defines it (both alignment directions, :func:`sepit.data.splits.best_identity`)."""
+    from sepit.data.splits import best_identity, opal_safe
 
-    targets = [opal_safe(s.upper()) for s in reference.values()]
-    out = {}
-    for acc, seq in queries.items():
-        out[acc] = max(identities(opal_safe(seq.upper()), targets, threads), default=0.0) if targets else 0.0
-    return out
+    best, _ = best_identity([opal_safe(s.upper()) for s in queries.values()],
+                            [opal_safe(s.upper()) for s in reference.values()], threads)
+    return {acc: max(float(b), 0.0) for acc, b in zip(queries, best.tolist(), strict=True)}
 
 
 def compute(data_dir, splits: tuple[str, ...] = ("valid", "test"), reference: str = "train",

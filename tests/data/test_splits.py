@@ -133,3 +133,27 @@ def test_real_proteins_with_mmseqs_are_verified(shared_data):
     split = homology_split(seqs, identity=0.3, seed=0, method="mmseqs")
     assert list(split.values()).count("test") >= 0.08 * len(seqs)
     _check(seqs, split, 0.3, top=3)
+
+
+def test_identity_is_symmetric_where_smith_waterman_ties(shared_data):
+    """A 60-residue protein and a 1,166-residue one whose best local alignments tie in score: pyopal's traceback
+    gives 0.317 identity with the short one as query and 0.117 the other way. The split's identity is the
+    larger, whichever side the proteins are on, so the pair links at 0.3 in both orders."""
+    import gzip
+
+    from sepit.data.splits import cross_split_pairs, identity_matrix, opal_pairs, opal_safe
+
+    with gzip.open(shared_data / "uniprot_tsv" / "swissprot2014_go_with_structure.tsv.gz", "rt") as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+        rows = (dict(zip(header, line.rstrip("\n").split("\t"), strict=True)) for line in fh)
+        seqs = {r["Entry"]: opal_safe(r["Sequence"]) for r in rows if r["Entry"] in ("Q97ZE3", "P23477")}
+    short, long = seqs["Q97ZE3"], seqs["P23477"]
+    one_way, other_way = identities(short, [long])[0], identities(long, [short])[0]
+    assert one_way >= 0.3 > other_way  # the tie this test is about (pyopal's traceback)
+    both = identity_matrix([short], [long])[0, 0]
+    assert both == identity_matrix([long], [short])[0, 0] == max(one_way, other_way)
+    for order in (["Q97ZE3", "P23477"], ["P23477", "Q97ZE3"]):
+        assert len(opal_pairs({a: seqs[a] for a in order}, 0.3)) == 1
+    for held in ("Q97ZE3", "P23477"):
+        split = {a: ("test" if a == held else "train") for a in seqs}
+        assert len(cross_split_pairs(seqs, split, 0.3)) == 1
