@@ -94,6 +94,10 @@ def _row(protein: Protein, question: Question, answer=None, error: str | None = 
     if answer is not None:
         row.update(answer=answer.text, choice=answer.choice, probabilities=answer.probabilities,
                    structure=answer.structure)
+        if answer.evidence is not None:  # with a reference index: the hits shown and the checked citations
+            grounded = answer.to_dict()
+            row.update({k: grounded[k] for k in ("evidence", "citations", "unsupported_citations",
+                                                 "evidence_note") if k in grounded})
     else:
         row.update(answer=None, choice=None, probabilities=None, structure={}, error=error)
     return row

@@ -72,7 +72,7 @@ def run_many(args) -> int:
     from sepit.annotate import annotate, questions_from
     from sepit.api import Sepit
     from sepit.data.fasta import attach_structures, read_proteins
-    from sepit.errors import SepitError
+    from sepit.errors import SepitError, reading
 
     if not args.out or not args.fasta:
         raise SepitError("several questions need --fasta (the proteins) and --out answers.jsonl")
@@ -84,7 +84,8 @@ def run_many(args) -> int:
     questions = questions_from(args.question, args.choices)
     proteins = read_proteins(args.fasta)
     attach_structures(proteins, args.structures)
-    model = Sepit.from_pretrained(args.model, device=args.device)
+    with reading(f"--model {args.model}"):
+        model = Sepit.from_pretrained(args.model, device=args.device, index=_index(args))
     counts = annotate(model, proteins, questions, args.out, args.batch_size, overwrite=args.overwrite,
                       progress=not args.no_progress, max_new_tokens=args.max_new_tokens, do_sample=args.sample,
                       temperature=args.temperature, top_p=args.top_p)
@@ -126,6 +127,19 @@ def check_residues(sequence: str, where: str) -> str:
     return seq
 
 
+def _index(args):
+    """The reference index of ``--index`` as a retriever showing ``--top-k`` hits (None: no retrieval)."""
+    from sepit.errors import reading
+
+    if not args.index or args.no_retrieval:
+        return None
+    from sepit.retrieval.evidence import Retriever
+    from sepit.retrieval.index import ReferenceIndex
+
+    with reading(f"--index {args.index}"):
+        return Retriever(ReferenceIndex(args.index), k=args.top_k)
+
+
 def run(args) -> int:
     import json
 
@@ -151,15 +165,8 @@ def run(args) -> int:
     choices = parse_choices(args.choices)
     with reading(f"--structure {args.structure}"):
         protein_input(sequence, args.structure, args.chain)  # checks the structure before the model loads
-    index = None
-    if args.index and not args.no_retrieval:
-        from sepit.retrieval.evidence import Retriever
-        from sepit.retrieval.index import ReferenceIndex
-
-        with reading(f"--index {args.index}"):
-            index = Retriever(ReferenceIndex(args.index), k=args.top_k)
     with reading(f"--model {args.model}"):
-        model = Sepit.from_pretrained(args.model, device=args.device, index=index)
+        model = Sepit.from_pretrained(args.model, device=args.device, index=_index(args))
     answer = model.ask(args.question, sequence=sequence, structure=args.structure, chain=args.chain,
                        choices=choices, category=args.category, max_new_tokens=args.max_new_tokens,
                        do_sample=args.sample, temperature=args.temperature, top_p=args.top_p)

@@ -13,6 +13,7 @@ from sepit.errors import ConfigError
 from sepit.prompts import NO_HITS
 from sepit.retrieval.config import RetrievalSpec
 from sepit.retrieval.evidence import Evidence, Retriever
+from sepit.retrieval.index import ReferenceIndex
 from sepit.retrieval.search import Hit
 from sepit.retrieval.training import TrainingContext, citing_hit
 from sepit.train.config import load_train_config
@@ -130,3 +131,26 @@ def test_demo_builds_the_training_index_and_answers_with_it(retrieval_run, tiny_
     assert cfg.retrieval.enabled and cfg.retrieval.index == str(plan.index)
     retriever = demo_retriever(plan, stage2)
     assert retriever.k == 3 and retriever.index.folder == plan.index
+
+
+def test_ask_fasta_rows_carry_evidence_with_an_index(retrieval_run, tmp_path):
+    """`sepit ask --fasta F QUESTION... --out` with --index: every row carries the hits shown and the checked
+    citations; without --index the rows have no evidence field."""
+    from sepit.cli import main
+
+    _, out, _, stage2 = retrieval_run
+    entries = list(ReferenceIndex(out / "index").entries.values())[:2]
+    fasta = tmp_path / "p.fasta"
+    fasta.write_text("".join(f">sp|{e.accession}|X_HUMAN\n{e.sequence}\n" for e in entries))
+    for index, name in (([ "--index", str(out / "index")], "with.jsonl"), ([], "without.jsonl")):
+        assert main(["ask", "--model", str(stage2), "--fasta", str(fasta), "--out", str(tmp_path / name),
+                     "--max-new-tokens", "3", "--device", "cpu", "--no-progress", *index,
+                     "What does it do?", "Is it an enzyme?", "--choices", "", "--choices", "yes|no"]) == 0
+    with_rows = [json.loads(line) for line in (tmp_path / "with.jsonl").read_text().splitlines()]
+    assert len(with_rows) == 4
+    for row in with_rows:
+        shown = {e["accession"] for e in row["evidence"]}
+        assert row["accession"] in shown  # a proteome protein may be in the index: its own entry is evidence
+        assert set(row["citations"]) <= shown and "unsupported_citations" in row
+    without = [json.loads(line) for line in (tmp_path / "without.jsonl").read_text().splitlines()]
+    assert len(without) == 4 and all("evidence" not in row for row in without)
