@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import LoadWatch  # benchmarks/machine.py (the script's folder is on sys.path)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEMO = Path("/work/main/runs/demo/run")
 QUESTIONS = ["What is the function of this protein?", "Does this protein bind DNA?"]
@@ -59,11 +61,13 @@ def stand_in(folder: Path) -> Path:
 
 
 def main() -> None:
+    watch = LoadWatch()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--proteins", type=int, default=20)
     parser.add_argument("--model", default=str(DEMO / "stage2" / "model"))
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--index", help="a reference index (sepit index build): answers with retrieved evidence")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "ask_fasta.md"))
     args = parser.parse_args()
 
@@ -84,7 +88,13 @@ def main() -> None:
         items = read_proteins(fasta)
         attach_structures(items, tmp / "structures")
         prep = time.perf_counter() - start
-        model = Sepit.from_pretrained(model_dir, device="cpu")
+        index = None
+        if args.index:
+            from sepit.retrieval.evidence import Retriever
+            from sepit.retrieval.index import ReferenceIndex
+
+            index = Retriever(ReferenceIndex(args.index), k=3)
+        model = Sepit.from_pretrained(model_dir, device="cpu", index=index)
         questions = questions_from(QUESTIONS, ["", "yes|no"])
         counts = annotate(model, items, questions, tmp / "answers.jsonl", args.batch_size, progress=False,
                           max_new_tokens=args.max_new_tokens)
@@ -96,8 +106,9 @@ def main() -> None:
             f"Model: {kind}. {len(items)} real Swiss-Prot proteins (mean length {mean_len:.0f}, cropped to the "
             f"model's limit), {with_structure} with a structure file, x {len(QUESTIONS)} questions (open + yes/no "
             f"with option scoring), greedy, max {args.max_new_tokens} new tokens, batch {args.batch_size}, CPU "
-            f"({torch.get_num_threads()} threads). Measured under shared load (8 jobs on 2 cores): absolute "
-            "rates are pessimistic.\n\n"
+            f"({torch.get_num_threads()} threads); "
+            f"{'retrieval from ' + args.index + ' (top 3 hits in the prompt)' if args.index else 'no retrieval'}. "
+            f"{watch.note()}\n\n"
             "| proteins | answers | errors | structure matching s | answering s | proteins/min | answers/min |\n"
             "|---|---|---|---|---|---|---|\n"
             f"| {len(items)} | {len(rows)} | {counts['errors']} | {prep:.1f} | {counts['seconds']:.1f} | "

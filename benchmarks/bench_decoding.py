@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import LoadWatch  # benchmarks/machine.py (the script's folder is on sys.path)
 
 # name -> (repetition_penalty, no_repeat_ngram_size)
 SETTINGS = {"none": (1.0, 0), "rep 1.1": (1.1, 0), "rep 1.2": (1.2, 0), "no-repeat 3-gram": (1.0, 3),
@@ -88,6 +89,7 @@ class Answerer:
 
 
 def main() -> None:
+    watch = LoadWatch()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     who = ap.add_mutually_exclusive_group(required=True)
     who.add_argument("--model", help="a SEPIT model folder")
@@ -135,7 +137,7 @@ def main() -> None:
              f"Command: `python benchmarks/bench_decoding.py {who} --demo {args.demo} "
              f"--max-new-tokens {args.max_new_tokens}`. {len(items)} open-ended test items of the demo's evaluation "
              f"({len(items) - n_caption} open, {n_caption} caption), greedy, batch {args.batch_size}; "
-             f"{what}. Seconds measured under shared load.", "", *table, "", "<!-- /bench_decoding -->"]
+             f"{what}. {watch.note()}", "", *table, "", "<!-- /bench_decoding -->"]
     out = Path(args.out)
     out.write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps({"items": len(items), "scores": {n: scores[n]["open"] for n in

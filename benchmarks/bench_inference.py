@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import LoadWatch  # benchmarks/machine.py (the script's folder is on sys.path)
 
 from sepit.api import Sepit
 from sepit.eval.generate import GenerationSettings, score_options, score_options_per_option
@@ -192,6 +193,7 @@ def part_c(merged: Sepit, args) -> tuple[list[str], dict]:
 
 
 def main() -> None:
+    watch = LoadWatch()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="a stage-2 model folder (LoRA saved unmerged)")
     ap.add_argument("--standin", help="build (if absent) and use a stand-in folder of the demo's architecture")
@@ -222,8 +224,7 @@ def main() -> None:
         f"Command: `python benchmarks/bench_inference.py {'--standin' if args.standin else '--model'} {folder} "
         f"{f'--encoder {args.encoder} ' if args.standin else ''}"
         f"--repeats {args.repeats}`; model: {what}; {args.threads} torch thread(s), fp32, greedy. "
-        "Measured under shared load (other jobs on the 2 cores): absolute times are noisy, ratios are side by "
-        "side in one run.", "", *lines_a, *lines_b, *lines_c, "<!-- /bench_inference -->",
+        f"{watch.note()}", "", *lines_a, *lines_b, *lines_c, "<!-- /bench_inference -->",
     ]
     Path(args.out).write_text("\n".join(lines) + "\n")
     Path(args.out).with_suffix(".json").write_text(json.dumps(

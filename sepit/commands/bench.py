@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from sepit.commands import positive_int
 from sepit.errors import ConfigError
 
 
@@ -28,6 +30,10 @@ def register(subparsers) -> None:
     d.add_argument("--threads", type=int, default=1, help="MMseqs2/alignment threads")
     d.add_argument("--out", required=True, metavar="DIR", help="results folder (written atomically)")
     d.add_argument("--overwrite", action="store_true", help="replace an existing results folder")
+    d.add_argument("--model", metavar="DIR", help="also score a sepit model (option likelihood over the 10 classes)")
+    d.add_argument("--model-sample", type=positive_int, default=None, metavar="N",
+                   help="score the model on a seeded sample of N test proteins (baselines are scored on the same "
+                   "sample too, in extra rows)")
     d.set_defaults(func=run_deeploc)
     t = kinds.add_parser("temporal", help="temporal GO holdout: annotate later proteins from an earlier release")
     t.add_argument("--reference", required=True, metavar="TSV", help="earlier UniProt GO TSV (e.g. Swiss-Prot 2014)")
@@ -56,6 +62,14 @@ def run_deeploc(args: argparse.Namespace) -> int:
     reference = read_deeploc(args.reference, dropped if args.drop_unknown else None)
     rows, leakage = deeploc_predictions(test, reference, args.identity, args.threads)
     leakage["reference_unknown_label_dropped"] = len(dropped)
+    if args.model:
+        from sepit.eval.bench import sepit_deeploc
+
+        mine = sepit_deeploc(test, args.model, args.model_sample)
+        if args.model_sample and args.model_sample < len(test):  # the baselines on the same proteins
+            ids = {r.accession for r in mine}
+            rows += [replace(r, model=f"{r.model} (sample)") for r in rows if r.accession in ids]
+        rows += mine
     results: dict = {"benchmark": "deeploc", "test": str(args.test), "reference": str(args.reference),
                      "n_test": len(test), "leakage": leakage, "models": {}}
     for model in sorted({r.model for r in rows}):

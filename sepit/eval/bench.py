@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sepit.errors import InputFormatError, SepitError
@@ -28,6 +28,9 @@ from sepit.io_utils import open_text
 DEEPLOC_CLASSES = ("Cell.membrane", "Cytoplasm", "Endoplasmic.reticulum", "Extracellular", "Golgi.apparatus",
                    "Lysosome/Vacuole", "Mitochondrion", "Nucleus", "Peroxisome", "Plastid")
 QUESTION = "Where in the cell is this protein located?"
+# the options a model reads (DeepLoc's class names are identifiers, not words)
+READABLE = {"Cell.membrane": "cell membrane", "Endoplasmic.reticulum": "endoplasmic reticulum",
+            "Golgi.apparatus": "Golgi apparatus", "Lysosome/Vacuole": "lysosome or vacuole"}
 
 
 @dataclass(frozen=True)
@@ -158,3 +161,29 @@ def per_class_accuracy(rows: list[Prediction]) -> dict[str, dict]:
         if sel:
             out[cls] = {"n": len(sel), "accuracy": sum(r.prediction == r.answer for r in sel) / len(sel)}
     return out
+
+
+def sepit_deeploc(test: list[Labelled], model_dir: str | Path, n: int | None = None, seed: int = 0,
+                  batch_size: int = 8, device: str | None = None) -> list[Prediction]:
+    """sepit's answers by option likelihood over the 10 classes (no retrieval: a reference index could hold
+    homologs of the test proteins), for all test proteins or a seeded sample of ``n``; proteins longer than the
+    model's limit are cropped (counted in each row's ``extra``)."""
+    import random
+
+    from sepit.api import Sepit
+    from sepit.eval.generate import score_options
+
+    sample = test if n is None or n >= len(test) else random.Random(seed).sample(test, n)
+    sepit = Sepit.from_pretrained(model_dir, device=device)
+    limit = sepit.processor.max_residues
+    names = {READABLE.get(c, c.lower()): c for c in DEEPLOC_CLASSES}
+    items = [{"sequence": p.sequence[:limit], "question": QUESTION, "choices": list(names),
+              "category": "subcellular_location"} for p in sample]
+    probs = score_options(sepit.model, sepit.processor, items, batch_size)
+    rows = []
+    for p, pr in zip(sample, probs, strict=True):
+        row = replace(_item(p, names[max(pr, key=pr.get)], "sepit"),
+                      option_probs={names[k]: v for k, v in pr.items()})
+        row.extra["cropped"] = len(p.sequence) > limit
+        rows.append(row)
+    return rows

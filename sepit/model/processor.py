@@ -66,12 +66,39 @@ class SepitProcessor:
         single = isinstance(sequences, str)
         sequences = [sequences] if single else list(sequences)
         chats = self._chats(len(sequences), single, messages, questions, answers)
+        protein, n_positions = self._proteins(sequences, coords, plddt, single)
+        rows = [self._tokenize_chat(self._expand(chat, n)) for chat, n in zip(chats, n_positions, strict=True)]
+        text = self._pad(rows, padding_side or self.padding_side, with_labels=chats[0][-1]["role"] == "assistant")
+        return BatchFeature({**text, **protein}, tensor_type="pt")
+
+    def _proteins(self, sequences: list[str], coords, plddt, single: bool) -> tuple[dict, list[int]]:
+        """Protein inputs of the batch and each protein's number of LLM positions."""
         protein = encode_proteins(sequences, self.protein_tokenizer, self.max_residues, self.on_too_long,
                                   _per_sample(coords, len(sequences), single),
                                   _per_sample(plddt, len(sequences), single))
-        n_positions = [int(num_positions(n, self.pool_stride)) for n in protein.pop("num_residues")]
-        rows = [self._tokenize_chat(self._expand(chat, n)) for chat, n in zip(chats, n_positions, strict=True)]
-        text = self._pad(rows, padding_side or self.padding_side, with_labels=chats[0][-1]["role"] == "assistant")
+        return protein, [int(num_positions(n, self.pool_stride)) for n in protein.pop("num_residues")]
+
+    # --- training items tokenised once (DESIGN 2.4; issue 14) ---
+    def tokenize_unexpanded(self, question: str, answer: str) -> tuple[list[int], list[int]]:
+        """Token ids and labels of one question/answer chat with the protein as a single ``<protein>`` token.
+
+        Computed once per training item; :meth:`from_tokens` expands the placeholder to the protein's N positions
+        per batch. Equal to the full path because the placeholder run is special tokens (tested)."""
+        (chat,) = self._chats(1, True, None, question, answer)
+        return self._tokenize_chat(self._expand(chat, 1))
+
+    def from_tokens(self, sequences: list[str], tokens: list[tuple[list[int], list[int]]],
+                    coords: list[np.ndarray | None] | None = None, plddt: list[np.ndarray | None] | None = None,
+                    padding_side: Literal["right", "left"] | None = None) -> BatchFeature:
+        """The training batch of ``__call__(sequences, questions=..., answers=...)`` from
+        :meth:`tokenize_unexpanded` outputs: no chat template, no tokenizer call."""
+        if len(tokens) != len(sequences):
+            raise ValueError(f"{len(sequences)} sequences but {len(tokens)} token rows")
+        protein, n_positions = self._proteins(list(sequences), coords, plddt, False)
+        pid = self.token_ids["protein_token_id"]
+        rows = [_expand_ids(list(ids), list(labels), pid, n)
+                for (ids, labels), n in zip(tokens, n_positions, strict=True)]
+        text = self._pad(rows, padding_side or self.padding_side, with_labels=True)
         return BatchFeature({**text, **protein}, tensor_type="pt")
 
     def _chats(self, n: int, single: bool, messages, questions, answers) -> list[list[dict]]:
@@ -268,3 +295,11 @@ def encode_proteins(sequences: list[str], protein_tokenizer, max_residues: int, 
             plddt_BL[b, 1 : n + 1] = torch.from_numpy(np.nan_to_num(conf, nan=0.0))
     return {"protein_input_ids": ids_BL, "protein_attention_mask": mask_BL, "coords": coords_BL3,
             "coord_mask": coord_mask_BL, "plddt": plddt_BL, "num_residues": [len(s) for s in seqs]}
+
+
+def _expand_ids(ids: list[int], labels: list[int], protein_id: int, n: int) -> tuple[list[int], list[int]]:
+    """The one ``protein_id`` of ``ids`` repeated ``n`` times (its labels ignored)."""
+    if ids.count(protein_id) != 1:
+        raise ValueError(f"pre-tokenised item holds {ids.count(protein_id)} protein placeholders, expected 1")
+    k = ids.index(protein_id)
+    return ids[:k] + [protein_id] * n + ids[k + 1:], labels[:k] + [IGNORE_INDEX] * n + labels[k + 1:]

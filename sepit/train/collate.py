@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
+import datasets
+
 from sepit.data.store import DatasetStore
 from sepit.prompts import format_question
 from sepit.train.data import ProteinCropper
@@ -14,6 +20,9 @@ class InstructionCollator:
     its structure with probability ``structure_dropout``; answers are cut to ``max_answer_tokens`` LLM tokens.
     ``augment`` (training with retrieval, :class:`sepit.retrieval.training.TrainingContext`): row -> (evidence
     context of the prompt, answer suffix).
+
+    Rows that carry ``input_ids``/``labels`` (:meth:`pretokenize`) skip the chat template and the tokenizer: only
+    the protein placeholder is expanded per batch.
     """
 
     def __init__(self, store: DatasetStore, processor, max_residues: int, structure_dropout: float = 0.0,
@@ -28,8 +37,37 @@ class InstructionCollator:
         ids = tok(text, add_special_tokens=False)["input_ids"]
         return text if len(ids) <= self.max_answer_tokens else tok.decode(ids[: self.max_answer_tokens])
 
+    def item_tokens(self, row: dict) -> dict:
+        """One row's ``input_ids``/``labels`` with the protein as one placeholder (evidence context included)."""
+        context, cited = self.augment(row) if self.augment else (None, "")
+        question = format_question(row["question"], row.get("choices"), context)
+        ids, labels = self.processor.tokenize_unexpanded(question, self._answer(row["answer"]) + cited)
+        return {"input_ids": ids, "labels": labels}
+
+    def pretokenize(self, rows: datasets.Dataset, cache_dir: Path | None = None) -> datasets.Dataset:
+        """``rows`` with ``input_ids``/``labels`` columns, computed once (not per epoch) and, with ``cache_dir``,
+        kept in an Arrow file there (memory-mapped; reused by a resumed or repeated run with the same rows,
+        tokenizer, template, answer cap and retrieval settings)."""
+        if cache_dir is None:
+            return rows.map(self.item_tokens, desc="tokenising", keep_in_memory=True)
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        name = f"tokens-{self._cache_key(rows)}.arrow"
+        return rows.map(self.item_tokens, desc="tokenising", cache_file_name=str(Path(cache_dir) / name))
+
+    def _cache_key(self, rows: datasets.Dataset) -> str:
+        tok = self.processor.tokenizer
+        retrieval = None
+        if self.augment is not None:
+            retrieval = [vars(self.augment.spec), self.augment.cap, self.augment.seed, str(self.augment.index.folder)]
+        parts = [rows._fingerprint, len(tok), tok.chat_template, self.processor.to_dict(), self.max_answer_tokens,
+                 retrieval]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
     def __call__(self, rows: list[dict]) -> dict:
         sequences, coords, plddt = self.proteins(rows)
+        if "input_ids" in rows[0]:
+            tokens = [(r["input_ids"], r["labels"]) for r in rows]
+            return dict(self.processor.from_tokens(sequences, tokens, coords, plddt, padding_side="right"))
         extra = [self.augment(r) for r in rows] if self.augment else [(None, "")] * len(rows)
         return dict(self.processor(
             sequences,

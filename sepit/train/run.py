@@ -52,7 +52,7 @@ def train_stage(cfg: TrainConfig, stage: int, *, resume: bool = False, overwrite
     plan = _plan(cfg, stage, init_from)  # every config/data/model error surfaces here, before training
     args = training_arguments(cfg, cfg.stage(stage).optim, out / "checkpoints")
     trainer = SepitTrainer(model=plan.model, args=args, train_dataset=plan.rows, data_collator=plan.collator,
-                           eval_dataset=eval_rows(cfg, stage) if cfg.eval.steps else None,
+                           eval_dataset=_eval_dataset(cfg, stage, plan),
                            param_groups=plan.groups, save_extra=plan.save_extra,
                            crop_counter=plan.cropper.counter if plan.cropper else None,
                            callbacks=[JsonlLogger(out / "metrics.jsonl"), *(callbacks or [])])
@@ -65,6 +65,14 @@ def train_stage(cfg: TrainConfig, stage: int, *, resume: bool = False, overwrite
         _finish(cfg, stage, plan, out, result, time.time() - started,
                 {"world_size": trainer.args.world_size, "engine": engine, "crop": crops})
     return cfg.model_dir(stage)
+
+
+def _eval_dataset(cfg: TrainConfig, stage: int, plan):
+    """Eval rows (none without ``eval.steps``), tokenised once like the training rows when the collator can."""
+    if not cfg.eval.steps:
+        return None
+    rows = eval_rows(cfg, stage)
+    return plan.collator.pretokenize(rows) if hasattr(plan.collator, "pretokenize") else rows
 
 
 def eval_rows(cfg: TrainConfig, stage: int):

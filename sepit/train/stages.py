@@ -7,6 +7,7 @@ and what to save beside the weights. :func:`sepit.train.run.train_stage` runs an
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,8 @@ def _sepit_plan(cfg: TrainConfig, stage: int, model, processor) -> StagePlan:
                                    sorted(set(rows["accession"])), cfg.seed)
     collator = InstructionCollator(store, processor, spec.data.max_residues, spec.structure_dropout,
                                    spec.max_answer_tokens, spec.data.crop_window, augment=augment)
+    rank = os.environ.get("RANK", "0")  # one cache file per process: ranks never write the same file
+    rows = collator.pretokenize(rows, cfg.stage_dir(stage) / f"tokens-rank{rank}")
 
     def save_final(folder: Path) -> None:
         apply_generation_defaults(model.generation_config, dataclasses.asdict(cfg.generation))

@@ -100,3 +100,35 @@ def test_temporal_holdout_by_hand(tmp_path):
     # nearest neighbour: T2 <- R2 (A at ~0.8): P 1, R (0 + 1) / 2 -> F = 2/3 ; T1 has no remaining hit
     assert mf["nearest-neighbour"]["fmax"] == pytest.approx(2 / 3) and mf["nearest-neighbour"]["coverage"] == 0.5
     assert out["unknown_go_ids"] == {"distinct": 1, "occurrences": 1}
+
+
+@pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
+def test_sepit_scored_by_option_likelihood_over_the_classes(tmp_path):
+    from sepit.api import Sepit
+    from sepit.eval.bench import DEEPLOC_CLASSES, QUESTION, READABLE
+    from sepit.model.build import save_sepit
+    from tests.model.tiny_sepit import tiny_sepit
+
+    model = save_sepit(tmp_path / "model", *tiny_sepit(seed=0, max_residues=64, on_too_long="truncate"))
+    rng = random.Random(1)
+    test = _fasta(tmp_path / "test.fasta", [(f"T{i}", "Nucleus-U", _seq(rng, 40 + 20 * i)) for i in range(4)])
+    ref = _fasta(tmp_path / "ref.fasta", [(f"R{i}", "Cytoplasm-S", _seq(rng)) for i in range(3)])
+    out = tmp_path / "res"
+    assert main(["bench", "deeploc", "--test", str(test), "--reference", str(ref), "--out", str(out),
+                 "--model", str(model), "--model-sample", "2"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert {"sepit", "naive (sample)", "nearest-neighbour (sample)"} <= set(results["models"])
+    assert results["models"]["sepit"]["n"] == 2 and results["models"]["naive"]["n"] == 4
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    mine = [r for r in rows if r["model"] == "sepit"]
+    assert {r["id"] for r in mine} == {r["id"] for r in rows if r["model"] == "naive (sample)"}
+    sequences = dict(zip([f"T{i}" for i in range(4)], test.read_text().splitlines()[1::2], strict=True))
+    direct = Sepit.from_pretrained(model)
+    readable = [READABLE.get(c, c.lower()) for c in DEEPLOC_CLASSES]
+    for r in mine:
+        assert set(r["option_probs"]) == set(DEEPLOC_CLASSES)
+        assert r["prediction"] == max(r["option_probs"], key=r["option_probs"].get)
+        want = direct.ask(QUESTION, sequences[r["id"]][:64], choices=readable).probabilities
+        for cls, name in zip(DEEPLOC_CLASSES, readable, strict=True):
+            assert r["option_probs"][cls] == pytest.approx(want[name], abs=1e-5)
+        assert r["cropped"] == (len(sequences[r["id"]]) > 64)

@@ -1,0 +1,63 @@
+"""Training items tokenised once: the collator's batches from pre-tokenised rows equal the batches it builds by
+rendering the chat template per batch (issue 14), with evidence context, long answers and cropped proteins."""
+
+from __future__ import annotations
+
+import torch
+
+from sepit.data.store import DatasetStore
+from sepit.train.collate import InstructionCollator
+from sepit.train.config import DataSpec
+from sepit.train.data import instruction_items
+from tests.model.tiny_sepit import tiny_sepit
+
+
+def _collator(store, augment=None) -> InstructionCollator:
+    _, processor = tiny_sepit(pool_stride=4, max_residues=48, on_too_long="truncate")
+    return InstructionCollator(store, processor, max_residues=48, max_answer_tokens=12, augment=augment)
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def _rows(tiny_dataset):
+    store = DatasetStore(tiny_dataset)
+    spec = DataSpec(split="train", tasks=["caption", "open", "closed"], max_items=24, max_residues=48)
+    return store, instruction_items(store, spec, seed=0, stride=4)
+
+
+def test_pretokenised_batches_equal_templated_ones(tiny_dataset):
+    store, rows = _rows(tiny_dataset)
+    collator = _collator(store)
+    tokenised = collator.pretokenize(rows)
+    assert "input_ids" in tokenised.column_names and len(tokenised) == len(rows)
+    for start in range(0, len(rows), 6):
+        batch = range(start, min(start + 6, len(rows)))
+        _assert_same(collator([rows[i] for i in batch]), collator([tokenised[i] for i in batch]))
+    assert collator.crop_counter.cropped > 0  # long proteins were cropped on both paths
+
+
+def test_pretokenised_batches_carry_the_evidence_context(tiny_dataset):
+    store, rows = _rows(tiny_dataset)
+    collator = _collator(store, augment=lambda row: (f"Similar entry {row['accession']}: a kinase.", " [X1]"))
+    tokenised = collator.pretokenize(rows.select(range(8)))
+    _assert_same(collator([rows[i] for i in range(8)]), collator([tokenised[i] for i in range(8)]))
+    text = collator.processor.tokenizer.decode(tokenised[0]["input_ids"])
+    assert f"Similar entry {rows[0]['accession']}" in text and text.count("<protein>") == 1
+
+
+def test_token_cache_is_written_once_and_reused(tiny_dataset, tmp_path):
+    store, rows = _rows(tiny_dataset)
+    collator = _collator(store)
+    first = collator.pretokenize(rows, tmp_path)
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].name.startswith("tokens-")
+    again = collator.pretokenize(rows, tmp_path)
+    assert sorted(tmp_path.iterdir()) == files and again["input_ids"] == first["input_ids"]
+    other = _collator(store)
+    other.max_answer_tokens = 4  # another answer cap: another key, not the stale file
+    other.pretokenize(rows, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2
