@@ -1,4 +1,5 @@
-"""``sepit demo``: the whole system on real data on one CPU — build the dataset (homology-aware split) and the
+"""``sepit demo``: the whole system on real data on one CPU — build the dataset (homology-aware split, or random
+with ``--split random``) and the
 reference index of its training split, train stages 0-2 with the ``demo`` preset (prompts hold retrieved
 evidence), answer the test split with retrieval and without it (the "w/o retrieval" row), score them against the
 nearest-neighbour and LLM-only baselines, and answer three example questions with their evidence. Every step is
@@ -23,6 +24,7 @@ class DemoPlan:
     out: Path
     quick: bool = False
     seed: int = 0
+    split: str = "homology"  # "random": neighbours are close and copying is strong (retrieval's other test)
     eval_per_task: dict = field(default_factory=lambda: {"caption": 8, "open": 24, "closed": 24})
     max_new_tokens: int = 64
     timings: dict = field(default_factory=dict)  # step -> seconds (kept across resumed runs)
@@ -118,17 +120,21 @@ def step(plan: DemoPlan, name: str, done: bool):
     return _Step()
 
 
+def split_words(split: str) -> str:
+    return "homology-aware split at 30% identity" if split == "homology" else "random split"
+
+
 def build_data(plan: DemoPlan) -> None:
     from sepit.data.build import BuildConfig, build_dataset
     from sepit.resources import default_go_ontology
 
     done = (plan.dataset / "summary.json").is_file()
-    with step(plan, "1. build the dataset (homology-aware split at 30% identity)", done):
+    with step(plan, f"1. build the dataset ({split_words(plan.split)})", done):
         if done:
             return
         inputs, structures, index = demo_inputs(plan.data)
         build_dataset(BuildConfig(inputs=inputs, out=str(plan.dataset), structures=str(structures or "") or None,
-                                  structure_index=str(index) if index else None, split="homology",
+                                  structure_index=str(index) if index else None, split=plan.split,
                                   identity=0.3, seed=plan.seed, go_ontology=default_go_ontology()))
 
 
@@ -297,7 +303,7 @@ def describe_training(plan: DemoPlan, cfg) -> str:
     summary = json.loads((plan.dataset / "summary.json").read_text())
     lines = ["", "## What the demo trained on", "",
              f"Dataset: {summary['proteins']} proteins, {summary['instructions']} instructions, split "
-             f"{summary.get('per_split')} (homology-aware, 30% identity); structures for "
+             f"{summary.get('per_split')} ({split_words(plan.split)}); structures for "
              f"{summary['structure_coverage']['with_structure']} proteins.",
              f"Model: ESM-2 {cfg.encoder.size} architecture (random init, warmed up in stage 0) + "
              f"{cfg.llm.name} (LoRA r={cfg.lora.r} in stages 1-2), {cfg.moe.num_experts} experts top-{cfg.moe.top_k} "
@@ -343,8 +349,11 @@ def example_questions(plan: DemoPlan, model_dir: Path) -> list[dict]:
     return out
 
 
-def run_demo(data: str | None = None, out: str = "runs/demo", quick: bool = False, seed: int = 0) -> dict:
-    plan = DemoPlan(find_data(data, Path(out)), Path(out), quick=quick, seed=seed)
+def run_demo(data: str | None = None, out: str = "runs/demo", quick: bool = False, seed: int = 0,
+             split: str = "homology") -> dict:
+    if split not in ("homology", "random"):
+        raise ConfigError(f"demo split must be 'homology' or 'random', got {split!r}")
+    plan = DemoPlan(find_data(data, Path(out)), Path(out), quick=quick, seed=seed, split=split)
     plan.out.mkdir(parents=True, exist_ok=True)
     plan.load_timings()
     started = time.time()

@@ -51,3 +51,20 @@ def test_resumed_steps_keep_the_time_of_the_run_that_did_them(tmp_path):
     with step(reuse, "1. slow step", False):
         pass
     assert json.loads((tmp_path / "out" / "demo_timings.json").read_text()) == saved
+
+
+def test_split_reaches_the_build_and_bad_splits_are_refused(shared_data, tmp_path, monkeypatch):
+    import sepit.data.build as build
+    from sepit.demo import DemoPlan, build_data, run_demo
+
+    seen = []
+    monkeypatch.setattr(build, "build_dataset", lambda cfg: seen.append(cfg))
+    for split in ("random", "homology"):
+        plan = DemoPlan(shared_data, tmp_path / split, split=split)
+        plan.out.mkdir()
+        build_data(plan)
+    assert [c.split for c in seen] == ["random", "homology"]
+    assert [c.identity for c in seen] == [0.3, 0.3]
+    with pytest.raises(ConfigError, match="demo split must be 'homology' or 'random'"):
+        run_demo(str(shared_data), str(tmp_path / "bad"), split="cluster")
+    assert not (tmp_path / "bad").exists()

@@ -15,11 +15,14 @@ def register(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="where everything is written")
     p.add_argument("--quick", action="store_true", help="smaller subsets: a few minutes instead of ~25")
     p.add_argument("--seed", type=int, default=0, help="seed of splits, sampling and training")
+    p.add_argument("--split", choices=("homology", "random"), default="homology",
+                   help="test proteins below 30%% identity to training (homology) or a random split, where close "
+                   "neighbours make copying strong")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from sepit.demo import run_demo
 
-    run_demo(args.data, args.out, args.quick, args.seed)
+    run_demo(args.data, args.out, args.quick, args.seed, args.split)
     return 0
