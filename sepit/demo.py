@@ -1,8 +1,8 @@
 """``sepit demo``: the whole system on real data on one CPU — build the dataset (homology-aware split, or random
-with ``--split random``) and the reference index of its training split, train stages 0-2 with the ``demo`` preset (prompts hold retrieved
-evidence), answer the test split with retrieval and without it (the "w/o retrieval" row), score them against the
-nearest-neighbour and LLM-only baselines, and answer three example questions with their evidence. Every step is
-resumable: rerun to continue.
+with ``--split random``) and the reference index of its training split, train stages 0-2 with the ``demo`` preset
+(prompts hold retrieved evidence), answer the test split with retrieval and without it (the "w/o retrieval" row),
+score them against the nearest-neighbour and LLM-only baselines, and answer three example questions with their
+evidence. Every step is resumable: rerun to continue.
 """
 
 from __future__ import annotations
