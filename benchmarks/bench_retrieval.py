@@ -98,6 +98,9 @@ def large_part(tsv: str, n: int, n_queries: int, tmp: Path, opal_queries: int, p
     """``plain``: also time MMseqs2 without the precomputed k-mer index (minutes per query at 485k)."""
     entries = tsv_entries(tsv, 0, n)
     queries = {e.accession: e.sequence for e in tsv_entries(tsv, n, n_queries)}
+    if len(entries) < n or not queries:
+        raise SystemExit(f"{tsv}: {len(entries)} proteins for the reference and {len(queries)} queries after them; "
+                         f"--large-n must leave --queries proteins of the file unused")
     start = time.perf_counter()
     folder = write_index(tmp / "large", entries, {"fingerprint": "bench", "split": ["train"]}, method="mmseqs")
     build_s = time.perf_counter() - start
