@@ -48,6 +48,16 @@ def open_answers(rec: ProteinRecord) -> dict[str, str]:
     return out
 
 
+def feature_spans(rec: ProteinRecord) -> list[list[int]]:
+    """0-based half-open [start, end) residue spans of the record's positioned features (the flat file's FT lines:
+    domains, sites, regions, ...), clamped to the sequence, sorted, without repeats; what a feature-centred crop
+    window aims at."""
+    n = len(rec.sequence)
+    spans = {(max(0, f.start - 1), min(n, f.end)) for f in rec.features
+             if f.start is not None and f.end is not None and f.start <= f.end and f.start <= n}
+    return [list(span) for span in sorted(spans)]
+
+
 def closed_labels(rec: ProteinRecord) -> dict[str, list[str]]:
     """Category -> discrete labels usable in yes/no and multiple-choice questions."""
     labels = {

@@ -36,7 +36,7 @@ import datasets
 import tqdm
 
 from sepit.config import save_config
-from sepit.data.annotations import closed_labels
+from sepit.data.annotations import closed_labels, feature_spans
 from sepit.data.go import GeneOntology
 from sepit.data.instructions import InstructionConfig, make_instructions
 from sepit.data.matching import StructureFinder, parse_structure
@@ -165,7 +165,7 @@ def protein_rows(batch: list[ProteinRecord], finder: StructureFinder | None, cfg
         rows.append({"accession": rec.accession, "sequence": rec.sequence, "coords": coords, "plddt": plddt,
                      "structure_source": source, "entry_name": rec.entry_name, "protein_name": rec.protein_name,
                      "gene": rec.gene, "organism": rec.organism, "taxon_id": rec.taxon_id,
-                     "labels": closed_labels(rec)})
+                     "labels": closed_labels(rec), "feature_spans": feature_spans(rec)})
     return rows
 
 

@@ -55,6 +55,7 @@ def proteins_table(rows: list[dict]) -> pa.Table:
         columns[name] = pa.array([r.get(name, "") or "" for r in rows], pa.string())
     columns["taxon_id"] = pa.array([r.get("taxon_id") for r in rows], pa.int64())
     columns["labels"] = pa.array([json.dumps(r.get("labels") or {}, sort_keys=True) for r in rows], pa.string())
+    columns["feature_spans"] = pa.array([json.dumps(r.get("feature_spans") or []) for r in rows], pa.string())
     return pa.table(columns)
 
 
@@ -151,11 +152,14 @@ class DatasetStore:
         self._index: dict[str, tuple[int, int]] = {}
         self._chunks: list[tuple] = []
         self._label_chunks: list[pa.Array] = []
+        self._span_chunks: list[pa.Array] = []
         table = self.proteins.data.table
         for c, batch in enumerate(table.to_batches()):
             self._chunks.append(_chunk_views(batch))
             if "labels" in batch.schema.names:
                 self._label_chunks.append(batch.column("labels"))
+            if "feature_spans" in batch.schema.names:
+                self._span_chunks.append(batch.column("feature_spans"))
             for i, acc in enumerate(batch.column("accession").to_pylist()):
                 self._index[acc] = (c, i)
 
@@ -185,6 +189,14 @@ class DatasetStore:
             return {}
         c, i = self._index[accession]
         return json.loads(self._label_chunks[c][i].as_py())
+
+    def feature_spans(self, accession: str) -> list[tuple[int, int]]:
+        """0-based half-open spans of the protein's annotated features ([] when none, and for datasets built
+        before they were stored)."""
+        if not self._span_chunks:
+            return []
+        c, i = self._index[accession]
+        return [tuple(span) for span in json.loads(self._span_chunks[c][i].as_py())]
 
     def instructions(self, split: str | None = None) -> datasets.Dataset:
         """All instruction items, or those of one split (train/valid/test)."""

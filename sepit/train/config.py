@@ -84,8 +84,9 @@ class GenerationSpec:
 class DataSpec:
     """Which items of a built dataset (``sepit data build``) a stage trains on. Proteins longer than
     ``max_residues`` are cropped to a window of that many residues: ``crop_window: start`` keeps the first ones,
-    ``random`` draws the window's start uniformly each time the protein is batched. (A window centred on
-    annotated features is not offered: built datasets store no feature positions.)"""
+    ``random`` draws the window's start uniformly each time the protein is batched, ``features`` centres it on one
+    of the protein's annotated features (flat-file FT lines, stored by ``sepit data build``) drawn each time, or a
+    random window when it has none."""
     dataset: str = ""
     """Built dataset folder for this stage; empty = the top-level `dataset`."""
     split: str = "train"
@@ -96,8 +97,9 @@ class DataSpec:
     """Use at most this many items (a deterministic subset); null = all."""
     max_residues: int = 1024
     """Proteins longer than this are cropped to this many residues."""
-    crop_window: Literal["start", "random"] = "start"
-    """Which max_residues residues a longer protein keeps: the first ones, or a random window each time."""
+    crop_window: Literal["start", "random", "features"] = "start"
+    """Which max_residues residues a longer protein keeps: the first ones, a random window each time, or a window
+    centred on one of its annotated features (random when it has none)."""
 
 
 @dataclass

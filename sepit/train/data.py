@@ -47,7 +47,7 @@ def protein_items(store: DatasetStore, spec: DataSpec, seed: int) -> datasets.Da
     return rows.add_column("length", lengths)
 
 
-CROP_WINDOWS = ("start", "random")  # feature-centred windows need feature positions, which datasets do not store
+CROP_WINDOWS = ("start", "random", "features")
 
 
 @dataclass
@@ -70,19 +70,27 @@ class CropCounter:
                 "crop_residues_dropped": self.residues_dropped}
 
 
-def crop_window_start(length: int, max_residues: int, window: str = "start") -> int:
-    """First residue of the kept window: 0 (``start``) or uniform over the valid starts (``random``, torch's
-    global RNG, which the Trainer checkpoints, so a resumed run draws the same windows)."""
+def crop_window_start(length: int, max_residues: int, window: str = "start",
+                      spans: list[tuple[int, int]] | None = None) -> int:
+    """First residue of the kept window: 0 (``start``), uniform over the valid starts (``random``), or centred on
+    one of the protein's annotated feature ``spans`` drawn uniformly (``features``; a protein without any gets a
+    random window). Draws use torch's global RNG, which the Trainer checkpoints, so a resumed run draws the same
+    windows."""
     if window not in CROP_WINDOWS:
         raise ConfigError(f"crop window must be one of {list(CROP_WINDOWS)}, got {window!r}")
     if length <= max_residues or window == "start":
         return 0
-    return int(torch.randint(0, length - max_residues + 1, ()))
+    last = length - max_residues
+    if window == "features" and spans:
+        lo, hi = spans[int(torch.randint(0, len(spans), ()))]
+        return min(max(0, (lo + hi) // 2 - max_residues // 2), last)
+    return int(torch.randint(0, last + 1, ()))
 
 
-def crop(entry, max_residues: int, window: str = "start") -> tuple[str, np.ndarray | None, np.ndarray | None]:
+def crop(entry, max_residues: int, window: str = "start", spans: list[tuple[int, int]] | None = None
+         ) -> tuple[str, np.ndarray | None, np.ndarray | None]:
     """``max_residues`` consecutive residues (see :func:`crop_window_start`) with their coordinates/pLDDT."""
-    start = crop_window_start(len(entry.sequence), max_residues, window)
+    start = crop_window_start(len(entry.sequence), max_residues, window, spans)
     keep = slice(start, start + max_residues)
     seq = entry.sequence[keep]
     coords = None if entry.coords is None else entry.coords[keep]
@@ -117,10 +125,15 @@ class ProteinCropper:
         entries = [self.store.protein(r["accession"]) for r in rows]
         for entry in entries:
             self.counter.add(len(entry.sequence), self.max_residues)
-        proteins = [crop(entry, self.max_residues, self.window) for entry in entries]
+        proteins = [crop(entry, self.max_residues, self.window, self._spans(entry)) for entry in entries]
         coords = drop_structure([c for _, c, _ in proteins], self.structure_dropout)
         plddt = [p if c is not None else None for (_, _, p), c in zip(proteins, coords, strict=True)]
         return [s for s, _, _ in proteins], coords, plddt
+
+    def _spans(self, entry) -> list[tuple[int, int]] | None:
+        if self.window != "features" or len(entry.sequence) <= self.max_residues:
+            return None
+        return self.store.feature_spans(entry.accession)
 
 
 def crop_summary(store: DatasetStore, rows: datasets.Dataset, max_residues: int, window: str) -> dict:

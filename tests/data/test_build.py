@@ -142,3 +142,23 @@ def test_real_flatfiles_homology(shared_data, tmp_path):
     assert summary["closed_answers"]["yes"] == summary["closed_answers"]["no"]
     assert len([k for k in summary["per_category"] if k.startswith("open/")]) >= 12
     assert summary["structure_coverage"]["with_structure"] >= 3  # only 4 accessions overlap INDEX.tsv
+
+
+def test_feature_spans_stored_for_feature_centred_crops(shared_data, tiny_store_dir):
+    """The build stores each protein's annotated feature spans (0-based, half-open) as its flat file gives them."""
+    from sepit.data.uniprot import parse_flatfile
+
+    store = DatasetStore(tiny_store_dir)
+    flat = shared_data / "swissprot_flatfiles" / "libswiss_perl_SWISS100.dat.gz"
+    with_features = [r for r in parse_flatfile(flat) if r.accession in store and
+                     any(f.start is not None and f.end is not None for f in r.features)]
+    assert with_features
+    for rec in with_features[:10]:
+        spans = store.feature_spans(rec.accession)
+        positioned = [f for f in rec.features if f.start is not None and f.end is not None]
+        assert len(spans) == len({(f.start, f.end) for f in positioned})
+        for f in positioned:
+            assert (f.start - 1, min(f.end, len(rec.sequence))) in spans
+        assert all(0 <= lo < hi <= len(rec.sequence) for lo, hi in spans)
+    plain = [a for a in store.accessions() if a not in {r.accession for r in with_features}]
+    assert all(store.feature_spans(a) == [] for a in plain)

@@ -43,11 +43,15 @@ def test_random_window_is_aligned_varied_and_seeded():
 
 
 class _Store:
-    def __init__(self, entries):
+    def __init__(self, entries, spans=None):
         self.entries = {e.accession: e for e in entries}
+        self.spans = spans or {}
 
     def protein(self, accession):
         return self.entries[accession]
+
+    def feature_spans(self, accession):
+        return self.spans.get(accession, [])
 
 
 def test_cropper_counts_crops_and_residues():
@@ -65,5 +69,24 @@ def test_window_is_a_checked_config_key(tmp_path):
     assert cfg.stage1.data.crop_window == "random" and cfg.stage0.data.crop_window == "start"
     with pytest.raises(ConfigError, match="crop_window"):
         load_train_config("debug", ["stage1.data.crop_window=middle"])
+    assert load_train_config("debug", ["stage1.data.crop_window=features"]).stage1.data.crop_window == "features"
     with pytest.raises(ConfigError, match="crop window"):
-        ProteinCropper(_Store([]), 12, window="features")
+        ProteinCropper(_Store([]), 12, window="middle")
+
+
+def test_features_window_is_centred_on_an_annotated_feature():
+    spans = [(30, 34), (10, 12)]  # centres 32 and 11 -> starts 32 - 8 = 24 (the last valid start) and 11 - 8 = 3
+    torch.manual_seed(0)
+    starts = {_start_of(*crop(_entry(), 16, "features", spans)) for _ in range(30)}
+    assert starts == {24, 3}
+    assert _start_of(*crop(_entry(), 16, "features", [(0, 2)])) == 0  # clamped at the protein's start
+    torch.manual_seed(1)
+    fallback = {_start_of(*crop(_entry(), 16, "features", [])) for _ in range(30)}
+    assert len(fallback) > 5  # no feature: a random window
+
+
+def test_cropper_reads_the_spans_from_the_store():
+    store = _Store([_entry()], {"P1": [(30, 34)]})
+    cropper = ProteinCropper(store, max_residues=16, window="features")
+    (seq,), (coords,), (plddt,) = cropper([{"accession": "P1"}])
+    assert _start_of(seq, coords, plddt) == 24 and seq.startswith(SEQ[24:28])
