@@ -38,6 +38,9 @@ class ProteinEntry:
     structure_source: str
 
 
+JSON_COLUMNS = ("labels", "feature_spans")  # per-protein JSON strings, read on demand
+
+
 def proteins_table(rows: list[dict]) -> pa.Table:
     """Arrow table of protein rows (``coords``: [L,3] array or None; ``plddt``: [L] array or None)."""
     coords = [np.asarray(r["coords"], np.float32).reshape(-1, 3) if r.get("coords") is not None
@@ -151,15 +154,13 @@ class DatasetStore:
         self.summary = json.loads((self.root / "summary.json").read_text())
         self._index: dict[str, tuple[int, int]] = {}
         self._chunks: list[tuple] = []
-        self._label_chunks: list[pa.Array] = []
-        self._span_chunks: list[pa.Array] = []
+        self._json: dict[str, list[pa.Array]] = {name: [] for name in JSON_COLUMNS}  # column -> chunks
         table = self.proteins.data.table
         for c, batch in enumerate(table.to_batches()):
             self._chunks.append(_chunk_views(batch))
-            if "labels" in batch.schema.names:
-                self._label_chunks.append(batch.column("labels"))
-            if "feature_spans" in batch.schema.names:
-                self._span_chunks.append(batch.column("feature_spans"))
+            for name, chunks in self._json.items():
+                if name in batch.schema.names:
+                    chunks.append(batch.column(name))
             for i, acc in enumerate(batch.column("accession").to_pylist()):
                 self._index[acc] = (c, i)
 
@@ -185,18 +186,19 @@ class DatasetStore:
 
     def labels(self, accession: str) -> dict[str, list[str]]:
         """Closed-set labels of a protein, category -> labels ({} for datasets built before they were stored)."""
-        if not self._label_chunks:
-            return {}
-        c, i = self._index[accession]
-        return json.loads(self._label_chunks[c][i].as_py())
+        return self._json_value("labels", accession, {})
 
     def feature_spans(self, accession: str) -> list[tuple[int, int]]:
         """0-based half-open spans of the protein's annotated features ([] when none, and for datasets built
         before they were stored)."""
-        if not self._span_chunks:
-            return []
+        return [tuple(span) for span in self._json_value("feature_spans", accession, [])]
+
+    def _json_value(self, name: str, accession: str, absent):
+        chunks = self._json[name]
+        if not chunks:
+            return absent
         c, i = self._index[accession]
-        return [tuple(span) for span in json.loads(self._span_chunks[c][i].as_py())]
+        return json.loads(chunks[c][i].as_py())
 
     def instructions(self, split: str | None = None) -> datasets.Dataset:
         """All instruction items, or those of one split (train/valid/test)."""

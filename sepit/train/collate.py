@@ -21,8 +21,9 @@ class InstructionCollator:
     ``augment`` (training with retrieval, :class:`sepit.retrieval.training.TrainingContext`): row -> (evidence
     context of the prompt, answer suffix).
 
-    Rows that carry ``input_ids``/``labels`` (:meth:`pretokenize`) skip the chat template and the tokenizer: only
-    the protein placeholder is expanded per batch.
+    Rows that carry ``input_ids``/``labels`` (:meth:`pretokenize`) skip the chat template and the tokenizer; other
+    rows are tokenised on the way (:meth:`item_tokens`); either way only the protein placeholder is expanded per
+    batch.
     """
 
     def __init__(self, store: DatasetStore, processor, max_residues: int, structure_dropout: float = 0.0,
@@ -65,14 +66,6 @@ class InstructionCollator:
 
     def __call__(self, rows: list[dict]) -> dict:
         sequences, coords, plddt = self.proteins(rows)
-        if "input_ids" in rows[0]:
-            tokens = [(r["input_ids"], r["labels"]) for r in rows]
-            return dict(self.processor.from_tokens(sequences, tokens, coords, plddt, padding_side="right"))
-        extra = [self.augment(r) for r in rows] if self.augment else [(None, "")] * len(rows)
-        return dict(self.processor(
-            sequences,
-            questions=[format_question(r["question"], r.get("choices"), context)
-                       for r, (context, _) in zip(rows, extra, strict=True)],
-            answers=[self._answer(r["answer"]) + cited for r, (_, cited) in zip(rows, extra, strict=True)],
-            coords=coords, plddt=plddt, padding_side="right",
-        ))
+        tokens = [(r["input_ids"], r["labels"]) if "input_ids" in r else tuple(self.item_tokens(r).values())
+                  for r in rows]
+        return dict(self.processor.from_tokens(sequences, tokens, coords, plddt, padding_side="right"))

@@ -1,11 +1,12 @@
-"""Training items tokenised once: the collator's batches from pre-tokenised rows equal the batches it builds by
-rendering the chat template per batch (issue 14), with evidence context, long answers and cropped proteins."""
+"""Training items tokenised once: the collator's batches from pre-tokenised rows equal the processor's batches
+rendered with the chat template per batch (issue 14), with evidence context, long answers and cropped proteins."""
 
 from __future__ import annotations
 
 import torch
 
 from sepit.data.store import DatasetStore
+from sepit.prompts import format_question
 from sepit.train.collate import InstructionCollator
 from sepit.train.config import DataSpec
 from sepit.train.data import instruction_items
@@ -23,6 +24,17 @@ def _assert_same(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
+def _templated(collator: InstructionCollator, rows: list[dict]) -> dict:
+    """Reference: the processor's full path (chat template rendered with the expanded protein run)."""
+    sequences, coords, plddt = collator.proteins(rows)
+    extra = [collator.augment(r) if collator.augment else (None, "") for r in rows]
+    pairs = list(zip(rows, extra, strict=True))
+    return dict(collator.processor(
+        sequences, questions=[format_question(r["question"], r.get("choices"), c) for r, (c, _) in pairs],
+        answers=[collator._answer(r["answer"]) + cited for r, (_, cited) in pairs],
+        coords=coords, plddt=plddt, padding_side="right"))
+
+
 def _rows(tiny_dataset):
     store = DatasetStore(tiny_dataset)
     spec = DataSpec(split="train", tasks=["caption", "open", "closed"], max_items=24, max_residues=48)
@@ -37,6 +49,7 @@ def test_pretokenised_batches_equal_templated_ones(tiny_dataset):
     for start in range(0, len(rows), 6):
         batch = range(start, min(start + 6, len(rows)))
         _assert_same(collator([rows[i] for i in batch]), collator([tokenised[i] for i in batch]))
+        _assert_same(_templated(collator, [rows[i] for i in batch]), collator([tokenised[i] for i in batch]))
     assert collator.crop_counter.cropped > 0  # long proteins were cropped on both paths
 
 
@@ -45,6 +58,7 @@ def test_pretokenised_batches_carry_the_evidence_context(tiny_dataset):
     collator = _collator(store, augment=lambda row: (f"Similar entry {row['accession']}: a kinase.", " [X1]"))
     tokenised = collator.pretokenize(rows.select(range(8)))
     _assert_same(collator([rows[i] for i in range(8)]), collator([tokenised[i] for i in range(8)]))
+    _assert_same(_templated(collator, [rows[i] for i in range(8)]), collator([tokenised[i] for i in range(8)]))
     text = collator.processor.tokenizer.decode(tokenised[0]["input_ids"])
     assert f"Similar entry {rows[0]['accession']}" in text and text.count("<protein>") == 1
 
