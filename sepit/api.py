@@ -142,12 +142,21 @@ class Sepit:
         retriever = self.retriever if index is None else _retriever(index or None)
         evidence = retriever.evidence(items) if retriever else [None] * len(items)
         _add_context(items, evidence)
-        texts = generate_answers(self.model, self.processor, items, GenerationSettings(**generation), batch_size)
         closed = [i for i, it in enumerate(items) if it["choices"]]
+        voted = {i for i in closed if score and evidence[i] is not None}  # answered by option scoring + evidence
+        ask = [i for i in range(len(items)) if i not in voted]
+        texts = [""] * len(items)
+        for i, text in zip(ask, generate_answers(self.model, self.processor, [items[i] for i in ask],
+                                                 GenerationSettings(**generation), batch_size), strict=True):
+            texts[i] = text
         probs = score_options(self.model, self.processor, [items[i] for i in closed], batch_size) if (
             closed and score) else []
         answers = [_answer(text, it, ev) for text, it, ev in zip(texts, items, evidence, strict=True)]
         for i, p in zip(closed, probs, strict=True):
+            if evidence[i] is not None:  # with retrieval: the option from the model and the evidence's vote
+                grounded = retriever.closed_answer(p, items[i], evidence[i])
+                answers[i] = _answer(grounded["text"], items[i], evidence[i])
+                p = grounded["option_probs"]
             answers[i].probabilities = p
             answers[i].choice = max(p, key=p.get)
         for i in closed:
@@ -188,10 +197,7 @@ def _retriever(index, trained: dict | None = None):
 
     if isinstance(index, Retriever):
         return index
-    settings = {k: trained[k] for k in ("top_k", "annotation_chars", "max_evalue") if k in (trained or {})}
-    if "top_k" in settings:
-        settings["k"] = settings.pop("top_k")
-    return Retriever(index if isinstance(index, ReferenceIndex) else ReferenceIndex(index), **settings)
+    return Retriever.from_settings(index if isinstance(index, ReferenceIndex) else ReferenceIndex(index), trained)
 
 
 def _add_context(items: list[dict], evidence: list) -> None:

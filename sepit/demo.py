@@ -197,8 +197,7 @@ def demo_retriever(plan: DemoPlan, model_dir: Path):
     trained = json.loads(settings.read_text())
     index = ReferenceIndex(plan.index)
     index.check_dataset(plan.dataset, "test")
-    return Retriever(index, k=trained["top_k"], max_evalue=trained["max_evalue"],
-                     annotation_chars=trained["annotation_chars"])
+    return Retriever.from_settings(index, trained)
 
 
 def evaluate_all(plan: DemoPlan, model_dir: Path) -> Path:

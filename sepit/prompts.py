@@ -50,6 +50,12 @@ def format_question(question: str, choices: list[str] | None = None, context: st
     return question if context is None else f"{context}\n\nQuestion: {question}"
 
 
+def strip_citations(text: str) -> str:
+    """The answer without its ``[UniProt:ACC]`` citations (what text and ontology metrics score: a citation is
+    a pointer to evidence, not content)."""
+    return " ".join(CITATION_RE.sub(" ", text or "").split())
+
+
 def cited_accessions(text: str) -> list[str]:
     """Accessions cited as ``[UniProt:ACC]`` in a text, in order, without repeats."""
     return list(dict.fromkeys(CITATION_RE.findall(text or "")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from sepit.commands import existing_dir, existing_file, positive_float, positive_int, probability
+from sepit.commands import existing_dir, existing_file, positive_float, positive_int, probability, unit_interval
 
 
 def register(sub) -> None:
@@ -42,7 +42,11 @@ def register(sub) -> None:
                                                  "annotated homologs and show them as evidence")
     p.add_argument("--category", default=None, help="annotation shown from each hit (e.g. function, go_mf; "
                                                     "default: a summary of several fields)")
-    p.add_argument("--top-k", type=positive_int, default=3, help="hits shown (with --index)")
+    p.add_argument("--top-k", type=positive_int, default=None,
+                   help="hits shown (with --index; default: as the model was trained, else 3)")
+    p.add_argument("--vote-weight", type=unit_interval, default=None,
+                   help="closed-set: weight of the evidence's label vote mixed with the model's option "
+                        "probabilities (0 = the model alone; default: the model's retrieval.vote_weight, else 0.5)")
     p.add_argument("--no-retrieval", action="store_true", help="ignore --index (the model without retrieval)")
     p.set_defaults(func=run)
 
@@ -128,16 +132,18 @@ def check_residues(sequence: str, where: str) -> str:
 
 
 def _index(args):
-    """The reference index of ``--index`` as a retriever showing ``--top-k`` hits (None: no retrieval)."""
+    """The reference index of ``--index`` as a retriever set as the model was trained (its retrieval.json) unless
+    ``--top-k`` / ``--vote-weight`` say otherwise (None: no retrieval)."""
     from sepit.errors import reading
 
     if not args.index or args.no_retrieval:
         return None
-    from sepit.retrieval.evidence import Retriever
+    from sepit.retrieval.evidence import Retriever, trained_settings
     from sepit.retrieval.index import ReferenceIndex
 
     with reading(f"--index {args.index}"):
-        return Retriever(ReferenceIndex(args.index), k=args.top_k)
+        return Retriever.from_settings(ReferenceIndex(args.index), trained_settings(args.model), k=args.top_k,
+                                       vote_weight=args.vote_weight)
 
 
 def run(args) -> int:

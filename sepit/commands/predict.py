@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sepit.commands import existing_dir, positive_int
+from sepit.commands import existing_dir, positive_int, unit_interval
 
 
 def register(sub) -> None:
@@ -27,7 +27,11 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--index", default=None, help="reference index (sepit index build): answers grounded in "
                                                  "annotated homologs, rows carry evidence and citations")
-    p.add_argument("--top-k", type=int, default=3, help="hits shown per question (with --index)")
+    p.add_argument("--top-k", type=positive_int, default=None,
+                   help="hits shown per question (with --index; default: as the model was trained, else 3)")
+    p.add_argument("--vote-weight", type=unit_interval, default=None,
+                   help="closed-set: weight of the evidence's label vote mixed with the model's option "
+                        "probabilities (0 = the model alone; default: the model's retrieval.vote_weight, else 0.5)")
     p.add_argument("--no-retrieval", action="store_true", help="ignore --index (the model without retrieval)")
     p.set_defaults(func=run)
 
@@ -52,12 +56,13 @@ def run(args) -> int:
     name = args.name or Path(args.model).resolve().name
     retriever = None
     if args.index and not args.no_retrieval:
-        from sepit.retrieval.evidence import Retriever
+        from sepit.retrieval.evidence import Retriever, trained_settings
         from sepit.retrieval.index import ReferenceIndex
 
         index = ReferenceIndex(args.index)
         index.check_dataset(args.data, args.split)
-        retriever = Retriever(index, k=args.top_k)
+        retriever = Retriever.from_settings(index, trained_settings(args.model), k=args.top_k,
+                                            vote_weight=args.vote_weight)
     out = predict_items(sepit.model, sepit.processor, items, Path(args.out), name, args.batch_size,
                         GenerationSettings(max_new_tokens=args.max_new_tokens), score=not args.no_score,
                         retriever=retriever)

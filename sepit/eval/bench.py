@@ -159,7 +159,7 @@ def per_class_accuracy(rows: list[Prediction]) -> dict[str, dict]:
     for cls in DEEPLOC_CLASSES:
         sel = [r for r in rows if r.answer == cls]
         if sel:
-            out[cls] = {"n": len(sel), "accuracy": sum(r.prediction == r.answer for r in sel) / len(sel)}
+            out[cls] = {"n": len(sel), "accuracy": sum(r.text == r.answer for r in sel) / len(sel)}
     return out
 
 

@@ -182,9 +182,9 @@ def reliability_bins(confidence: Sequence[float], correct: Sequence[bool], n_bin
 
 def _chosen(row) -> str | None:
     """Parsed choice; a blank prediction with option_probs (likelihood-only answering) takes the argmax."""
-    if not row.prediction.strip() and row.option_probs:
+    if not row.text.strip() and row.option_probs:
         return max(row.option_probs, key=row.option_probs.get)
-    return parse_choice(row.prediction, row.choices, row.question, str(row.extra.get("label") or ""))
+    return parse_choice(row.text, row.choices, row.question, str(row.extra.get("label") or ""))
 
 
 def closed_metrics(rows: Sequence, n_bins: int = 10) -> dict:

@@ -85,7 +85,7 @@ def _item_terms(ctx: OntologyContext, row: Prediction, aspect: str) -> dict[str,
                 if lex.go.aspects.get(term) == aspect:
                     out[term] = max(out.get(term, 0.0), float(score))
         return out
-    return dict.fromkeys(lex.terms(row.prediction, aspect), 1.0)
+    return dict.fromkeys(lex.terms(row.text, aspect), 1.0)
 
 
 def _bootstrap_interval(curves: dict, n: int, seed: int) -> list[float] | None:
@@ -135,17 +135,17 @@ def ontology_metrics(rows: Sequence[Prediction], ctx: OntologyContext) -> dict:
         go_rows = {a: [r for r in opens if ASPECT_OF_CATEGORY.get(r.category) == a]
                    for a in ASPECT_OF_CATEGORY.values()}
         out["go"] = {a: go_aspect_scores(ctx, rs, a) for a, rs in go_rows.items() if rs}
-        pairs = [(ctx.lexicon.terms(r.prediction, a), ctx.lexicon.terms(r.answer, a))
+        pairs = [(ctx.lexicon.terms(r.text, a), ctx.lexicon.terms(r.answer, a))
                  for a, rs in go_rows.items() for r in rs]
         entity["go"] = entity_f1(pairs)
-    entity["ec"] = entity_f1([(set(ec_numbers(r.prediction)), set(ec_numbers(r.answer))) for r in opens])
+    entity["ec"] = entity_f1([(set(ec_numbers(r.text)), set(ec_numbers(r.answer))) for r in opens])
     loc_rows = [r for r in opens if r.category == LOCATION_CATEGORY]
     if loc_rows:
         vocab = ctx.locations | {s for r in loc_rows for s in _segments(r.answer)}
         matcher = PhraseMatcher((v, " ".join(v.lower().split())) for v in vocab)
-        entity["location"] = entity_f1([(matcher.find(r.prediction), matcher.find(r.answer)) for r in loc_rows])
+        entity["location"] = entity_f1([(matcher.find(r.text), matcher.find(r.answer)) for r in loc_rows])
     out["entity_f1"] = {k: v for k, v in entity.items() if v["n"]}
-    levels = [ec_level_match(r.prediction, r.answer) for r in opens if r.category == "ec"]
+    levels = [ec_level_match(r.text, r.answer) for r in opens if r.category == "ec"]
     if levels:
         out["ec_levels"] = {}
         for k in range(1, 5):

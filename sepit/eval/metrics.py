@@ -104,7 +104,7 @@ def bootstrap_mean_interval(values: np.ndarray, n: int, seed: int = 0) -> list[f
 def _open_summary(rows: list[Prediction], index: np.ndarray, items: dict[str, np.ndarray],
                   bootstrap: int = 0, seed: int = 0) -> dict:
     summary: dict = {"n": len(rows)}
-    summary.update(corpus_bleu([r.prediction for r in rows], [r.answer for r in rows]))
+    summary.update(corpus_bleu([r.text for r in rows], [r.answer for r in rows]))
     summary.update({k: float(v[index].mean()) for k, v in items.items()})
     for key in CI_METRICS:
         if key in items and bootstrap:
@@ -226,7 +226,7 @@ def evaluate(rows: Sequence[Prediction], scorers: Scorers | None = None, ontolog
     config = scorers.config
     rows = list(rows)
     open_rows = [r for r in rows if r.is_open]
-    items = scorers.item_scores([r.prediction for r in open_rows], [r.answer for r in open_rows])
+    items = scorers.item_scores([r.text for r in open_rows], [r.answer for r in open_rows])
     models = {}
     for name in sorted({r.model for r in rows}):
         open_index = [i for i, r in enumerate(open_rows) if r.model == name]

@@ -74,7 +74,9 @@ def add_evidence(items: list[dict], retriever) -> list[dict]:
 def predict_items(model, processor, items: list[dict], out: Path, name: str, batch_size: int = 8,
                   settings: GenerationSettings | None = None, score: bool = True, retriever=None) -> Path:
     """Answer ``items`` and write ``out``; resumes from ``out.partial``. ``retriever``: evidence-grounded
-    answers (:class:`sepit.retrieval.evidence.Retriever`); closed-set options are scored with the same context."""
+    answers (:class:`sepit.retrieval.evidence.Retriever`): closed-set options are scored with the same context and
+    answered from those scores mixed with the evidence's vote (:mod:`sepit.retrieval.vote`; ``model_option_probs``
+    and ``evidence_option_probs`` keep both parts), not by generation."""
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -85,13 +87,23 @@ def predict_items(model, processor, items: list[dict], out: Path, name: str, bat
             chunk = todo[start:start + batch_size]
             if retriever is not None:
                 chunk = add_evidence(chunk, retriever)
-            texts = generate_answers(model, processor, chunk, settings, batch_size)
             closed = [i for i, it in enumerate(chunk) if it.get("choices")]
             probs = score_options(model, processor, [chunk[i] for i in closed], batch_size) if (
                 closed and score) else []
             by_index = dict(zip(closed, probs, strict=True))
-            for i, (item, text) in enumerate(zip(chunk, texts, strict=True)):
-                fh.write(json.dumps(_record(item, text, by_index.get(i), name)) + "\n")
+            voted = {i: retriever.closed_answer(by_index[i], chunk[i], chunk[i]["evidence"]) for i in by_index
+                     if retriever is not None}  # with retrieval: closed-set answers from the model + the evidence
+            ask = [i for i in range(len(chunk)) if i not in voted]
+            texts = dict(zip(ask, generate_answers(model, processor, [chunk[i] for i in ask], settings, batch_size),
+                             strict=True))
+            for i, item in enumerate(chunk):
+                if i in voted:
+                    row = _record(item, voted[i]["text"], voted[i]["option_probs"], name)
+                    row.update(model_option_probs=voted[i]["model_option_probs"],
+                               evidence_option_probs=voted[i]["evidence_option_probs"])
+                else:
+                    row = _record(item, texts[i], by_index.get(i), name)
+                fh.write(json.dumps(row) + "\n")
             fh.flush()
             bar.update(len(chunk))
     partial.replace(out)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sepit.errors import InputFormatError
 from sepit.io_utils import atomic_file, open_text
+from sepit.prompts import strip_citations
 
 TASKS = ("caption", "open", "closed")
 OPEN_TASKS = ("caption", "open")
@@ -34,6 +35,11 @@ class Prediction:
     option_probs: dict[str, float] | None = None
     identity: float | None = None
     extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def text(self) -> str:
+        """The prediction as metrics score it: citations (``[UniProt:ACC]``) removed."""
+        return strip_citations(self.prediction)
 
     @property
     def is_open(self) -> bool:

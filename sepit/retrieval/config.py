@@ -14,7 +14,7 @@ class RetrievalSpec:
     index (never the protein itself). So that training sees what held-out proteins will see, a share of items
     (``below_cap_share``) gets only neighbours below ``identity_cap`` (null: the split's identity, 0.3 for a random
     split) and a share (``no_context_share``) gets none ("none found"). With ``cite``, open and caption answers
-    end with the citation of the hit whose annotation matches them."""
+    open with the citation of the hit whose annotation they rest on ("[UniProt:P69905] Involved in ...")."""
 
     enabled: bool = False
     """Show retrieved evidence in the prompts of stages 1 and 2."""
@@ -37,9 +37,13 @@ class RetrievalSpec:
     annotation_chars: int = 160
     """Characters of each hit's annotation shown."""
     cite: bool = True
-    """Open and caption answers end with the citation of the hit whose annotation matches them."""
-    cite_min_overlap: float = 0.5
-    """Word overlap (Jaccard) of answer and hit annotation that earns a citation."""
+    """Open and caption answers open with the citation of the hit whose annotation they rest on (first, so that
+    the model names its source before it draws on it, and a length cap never cuts the citation off)."""
+    cite_min_overlap: float = 0.6
+    """Content-word overlap of answer and hit annotation (overlap coefficient) that earns a citation."""
+    vote_weight: float = 0.5
+    """Closed-set answers: weight of the evidence's identity-weighted label vote mixed with the model's option
+    probabilities (0 = the model alone; sepit.retrieval.vote); saved beside the weights, used at inference."""
 
     def __post_init__(self) -> None:
         shares = (self.below_cap_share, self.no_context_share)
@@ -47,5 +51,7 @@ class RetrievalSpec:
             raise ConfigError(f"retrieval shares must be in [0, 1] and sum to at most 1, got {shares}")
         if self.top_k < 1 or self.pool < self.top_k:
             raise ConfigError(f"retrieval.top_k ({self.top_k}) must be >= 1 and <= retrieval.pool ({self.pool})")
+        if not 0 <= self.vote_weight <= 1:
+            raise ConfigError(f"retrieval.vote_weight must be in [0, 1], got {self.vote_weight}")
         if self.identity_cap is not None and not 0 < self.identity_cap <= 1:
             raise ConfigError(f"retrieval.identity_cap must be in (0, 1], got {self.identity_cap}")

@@ -95,6 +95,15 @@ def check_citations(text: str, evidence: list[Evidence] | None) -> Citations:
     return out
 
 
+def trained_settings(model_dir) -> dict | None:
+    """A model folder's ``retrieval.json`` (how it was trained to see evidence), or None."""
+    import json
+    from pathlib import Path
+
+    path = Path(model_dir) / "retrieval.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 @dataclass
 class Retriever:
     """Evidence for questions about proteins: search an index, keep ``k`` hits, pick their annotations."""
@@ -103,6 +112,25 @@ class Retriever:
     k: int = 3
     max_evalue: float | None = 1.0
     annotation_chars: int = 160
+    vote_weight: float = 0.5  # closed-set: weight of the evidence vote mixed with the model (sepit.retrieval.vote)
+
+    @classmethod
+    def from_settings(cls, index: ReferenceIndex, trained: dict | None = None, **overrides) -> Retriever:
+        """A retriever that shows hits as the model was trained to see them (``trained``: the model folder's
+        ``retrieval.json``: top_k, annotation_chars, max_evalue, vote_weight); ``overrides`` that are not None win
+        (``k``, ``vote_weight``, ...)."""
+        trained = trained or {}
+        settings = {"k": trained.get("top_k"), **{k: trained.get(k) for k in ("annotation_chars", "max_evalue",
+                                                                               "vote_weight")}}
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(index, **{k: v for k, v in settings.items() if v is not None})
+
+    def closed_answer(self, model_probs: dict[str, float], item: dict, evidence: list[Evidence] | None) -> dict:
+        """The closed-set answer from the model's option probabilities and the evidence's vote
+        (:func:`sepit.retrieval.vote.grounded_choice`)."""
+        from sepit.retrieval.vote import grounded_choice
+
+        return grounded_choice(model_probs, item, evidence, self.vote_weight)
 
     def evidence(self, items: list[dict], exclude_self: bool = False) -> list[list[Evidence]]:
         """Per item (``sequence``, ``category``, optional ``accession``): the evidence shown to the model.

@@ -147,7 +147,9 @@ def create_mmseqs_db(fasta: Path, db: Path, precompute: bool = False, sensitivit
 
 
 class MmseqsSearch:
-    """``mmseqs easy-search`` of the queries against a prebuilt target database (ids = accessions)."""
+    """``mmseqs easy-search`` of the queries against a prebuilt target database (ids = accessions). The database
+    (and its precomputed k-mer index) is memory-mapped (``--db-load-mode 2``), not read into memory per call:
+    at 480k proteins a single query takes 0.3 s instead of 1.8 s (benchmarks/results/retrieval.md)."""
 
     def __init__(self, db: Path, threads: int = 1, sensitivity: float = 7.5, max_seqs: int = 300):
         self.db, self.threads, self.sensitivity, self.max_seqs = Path(db), threads, sensitivity, max_seqs
@@ -166,7 +168,8 @@ class MmseqsSearch:
             _run([mmseqs_exe(), "easy-search", str(fasta), str(self.db), str(out), str(Path(tmp) / "work"),
                   "-a", "-s", str(self.sensitivity), "-e", str(max_evalue if max_evalue is not None else 1e6),
                   "--max-seqs", str(max(self.max_seqs, k + 1)), "--gap-open", str(GAP_OPEN), "--gap-extend",
-                  str(GAP_EXTEND), "--format-output", MMSEQS_FORMAT, "--threads", str(self.threads), "-v", "1"],
+                  str(GAP_EXTEND), "--format-output", MMSEQS_FORMAT, "--threads", str(self.threads),
+                  "--db-load-mode", "2", "-v", "1"],
                  "easy-search")
             for q, hit in _mmseqs_rows(out):
                 name = names[int(q)]

@@ -54,25 +54,34 @@ def _share(item_id: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower()))
+# words too common in annotations (and the summary's field names) to say that an answer rests on a hit
+_COMMON = frozenset("the and for with from that this which are its into has have been not can also may their "
+                    "other than via function location activity family protein".split())
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in _COMMON}
 
 
 def citing_hit(row: dict, evidence: list[Evidence], min_overlap: float) -> str | None:
-    """The hit an open or caption answer rests on: the first whose annotation matches the answer (word Jaccard
-    at least ``min_overlap``); closed-set answers stay exactly one option (no citation)."""
+    """The hit an open or caption answer rests on: the one whose shown annotation shares the largest part of
+    its content words with the answer (overlap coefficient |A & W| / min(|A|, |W|), at least ``min_overlap``;
+    ties: the higher-ranked hit); closed-set answers stay exactly one option (no citation)."""
     if row["task"] == "closed":
         return None
-    answer = _words(row["answer"])
+    answer = _content_words(row["answer"])
+    best, cited = 0.0, None
     for ev in evidence:
-        words = _words(ev.annotation.removesuffix("..."))
-        if answer and words and len(answer & words) / len(answer | words) >= min_overlap:
-            return ev.accession
-    return None
+        words = _content_words(ev.annotation.removesuffix("..."))
+        if answer and words:
+            overlap = len(answer & words) / min(len(answer), len(words))
+            if overlap >= min_overlap and overlap > best:
+                best, cited = overlap, ev.accession
+    return cited
 
 
 class TrainingContext:
-    """Row (id, accession, task, category, answer) -> (prompt context, answer suffix)."""
+    """Row (id, accession, task, category, answer) -> (prompt context, citation that opens the answer or "")."""
 
     def __init__(self, index: ReferenceIndex, neighbours: dict[str, list[Hit]], spec: RetrievalSpec,
                  identity_cap: float, seed: int = 0):
@@ -90,7 +99,7 @@ class TrainingContext:
     def __call__(self, row: dict) -> tuple[str, str]:
         evidence = evidence_for(self.index, self.hits(row), row.get("category"), self.spec.annotation_chars)
         cited = citing_hit(row, evidence, self.spec.cite_min_overlap) if self.spec.cite else None
-        return format_context(evidence), (f" {cite(cited)}" if cited else "")
+        return format_context(evidence), (cite(cited) if cited else "")
 
 
 def training_context(spec: RetrievalSpec, dataset: Path, output_dir: Path, accessions: list[str],
@@ -109,5 +118,5 @@ def save_retrieval_settings(folder: Path, ctx: TrainingContext) -> None:
     """``retrieval.json`` beside the weights: the model was trained with evidence in its prompts."""
     (Path(folder) / "retrieval.json").write_text(json.dumps(
         {"trained_with_retrieval": True, "top_k": ctx.spec.top_k, "annotation_chars": ctx.spec.annotation_chars,
-         "max_evalue": ctx.spec.max_evalue, "index": str(ctx.index.folder.resolve()),
-         "identity_cap": ctx.cap}, indent=2) + "\n")
+         "max_evalue": ctx.spec.max_evalue, "vote_weight": ctx.spec.vote_weight,
+         "index": str(ctx.index.folder.resolve()), "identity_cap": ctx.cap}, indent=2) + "\n")

@@ -129,8 +129,12 @@ def _add_routes(app: FastAPI, sepit, engine: Engine, settings: ServeSettings) ->
         item, evidence = await asyncio.to_thread(prepare, body, body.question, body.choices, body.category,
                                                  body.retrieval)
         result = await _wait(engine.submit(item, gen), settings.request_timeout_s, request)
-        return AskResponse(answer=result.text, choice=result.choice, probabilities=result.probabilities,
-                           structure=item["structure"], protein=item["protein"], **grounding(result.text, evidence))
+        text, choice, probs = result.text, result.choice, result.probabilities
+        if evidence is not None and probs:  # closed-set with retrieval: the model's scores + the evidence's vote
+            grounded = sepit.retriever.closed_answer(probs, {**item, "choices": body.choices}, evidence)
+            text, choice, probs = grounded["text"], grounded["choice"], grounded["option_probs"]
+        return AskResponse(answer=text, choice=choice, probabilities=probs, structure=item["structure"],
+                           protein=item["protein"], **grounding(text, evidence))
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest, request: Request):

@@ -19,7 +19,7 @@ class InstructionCollator:
     Proteins are cropped to ``max_residues`` (window ``crop_window``, counted in ``crop_counter``); each loses
     its structure with probability ``structure_dropout``; answers are cut to ``max_answer_tokens`` LLM tokens.
     ``augment`` (training with retrieval, :class:`sepit.retrieval.training.TrainingContext`): row -> (evidence
-    context of the prompt, answer suffix).
+    context of the prompt, citation that opens the answer or "").
 
     Rows that carry ``input_ids``/``labels`` (:meth:`pretokenize`) skip the chat template and the tokenizer; other
     rows are tokenised on the way (:meth:`item_tokens`); either way only the protein placeholder is expanded per
@@ -42,7 +42,8 @@ class InstructionCollator:
         """One row's ``input_ids``/``labels`` with the protein as one placeholder (evidence context included)."""
         context, cited = self.augment(row) if self.augment else (None, "")
         question = format_question(row["question"], row.get("choices"), context)
-        ids, labels = self.processor.tokenize_unexpanded(question, self._answer(row["answer"]) + cited)
+        answer = self._answer(row["answer"])
+        ids, labels = self.processor.tokenize_unexpanded(question, f"{cited} {answer}" if cited else answer)
         return {"input_ids": ids, "labels": labels}
 
     def pretokenize(self, rows: datasets.Dataset, cache_dir: Path | None = None) -> datasets.Dataset:

@@ -11,7 +11,7 @@ import pytest
 
 from sepit.cli import main
 from sepit.errors import SepitError
-from sepit.prompts import NO_HITS, cited_accessions, format_context, format_question
+from sepit.prompts import NO_HITS, cited_accessions, format_context, format_question, strip_citations
 from sepit.retrieval.evidence import Retriever, annotation_for, check_citations, evidence_for
 from sepit.retrieval.index import Entry, ReferenceIndex, ReferenceIndexError, build_index, write_index
 from sepit.retrieval.search import MmseqsSearch, OpalSearch, TopK, mmseqs_exe
@@ -136,6 +136,17 @@ def test_evidence_annotation_context_and_citations(family_index):
     assert cited_accessions(text) == ["F1M1", "P99999"]
     cited = check_citations(text, ev)
     assert cited.supported == ["F1M1"] and cited.unsupported == ["P99999"]
+    assert strip_citations("[UniProt:F1M1] It is a kinase [UniProt:P99999].") == "It is a kinase ."
+    from sepit.eval.closed_set import closed_metrics
+    from sepit.eval.metrics import EvalConfig, Scorers, evaluate
+    from sepit.eval.records import Prediction
+
+    cited_row = Prediction("1", "Q", "open", "function", "q", "a kinase", "[UniProt:F1M1] a kinase", "m")
+    closed_row = Prediction("2", "Q", "closed", "family", "q", "Nucleus", "[UniProt:F1M1] Nucleus", "m",
+                            choices=("Nucleus", "Cytoplasm"))
+    assert cited_row.text == "a kinase" and closed_metrics([closed_row])["accuracy"] == 1.0
+    scored = evaluate([cited_row], Scorers(EvalConfig(bertscore=False, meteor=False, paper_bleu=False)))
+    assert scored["models"]["m"]["open"]["rougeL"] == 1.0  # the citation is not scored as words
     assert [e.to_dict()["url"] for e in evidence_for(index, [], "function")] == []
 
 
@@ -156,6 +167,18 @@ def test_audit_counts_unsupported_citations_and_label_support():
     assert a["with_retrieval"] == 4 and a["no_hits"] == 1 and a["citing"] == 2 and a["unsupported_citations"] == 1
     assert a["yes_about_label"] == 3 and a["yes_cited_entry_has_label"] == 0.5 and a["yes_top_hit_has_label"] == 1.0
     assert "| m | 4 | 4 | 1 | 2 | 1 | 3 | 50% | 100% |" in audit_markdown({"m": a})
+    assert "mixture" not in audit_markdown({"m": a})  # no voted closed-set rows: no parts table
+
+    def voted(i, model, vote, mixed):
+        return Prediction(str(i), "Q", "closed", "cofactor", "Heme?", "yes", "", "v", ("yes", "no"), mixed,
+                          extra={"evidence": ev, "citations": [], "unsupported_citations": [], "label": "heme",
+                                 "model_option_probs": model, "evidence_option_probs": vote})
+
+    y, n = {"yes": 0.6, "no": 0.4}, {"yes": 0.4, "no": 0.6}
+    parts = audit([voted(1, n, y, y), voted(2, n, None, n), voted(3, y, n, y)])
+    assert (parts["closed_voted"], parts["closed_with_vote"]) == (3, 2)
+    assert (parts["closed_model_acc"], parts["closed_vote_acc"], parts["closed_mixed_acc"]) == (0.3333, 0.5, 0.6667)
+    assert "| v | 3 | 33.3% | 2 | 50.0% | 66.7% |" in audit_markdown({"v": parts})
 
 
 def test_auto_backend_uses_mmseqs_only_when_it_pays(family_index, monkeypatch):

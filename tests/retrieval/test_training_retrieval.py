@@ -25,7 +25,7 @@ class _Index:
     def __init__(self, accessions):
         from sepit.retrieval.index import Entry
 
-        self.entries = {a: Entry(a, "M", {"function": f"binds {a}"}) for a in accessions}
+        self.entries = {a: Entry(a, "M", {"function": f"binds ligand{a}"}) for a in accessions}
 
 
 def test_shares_cap_and_citations_are_deterministic():
@@ -35,17 +35,22 @@ def test_shares_cap_and_citations_are_deterministic():
     ctx = TrainingContext(_Index(["N1", "N2", "N3", "N4"]), {"P": hits}, spec, identity_cap=0.3)
     kinds = {"none": 0, "capped": 0, "top": 0}
     for i in range(400):
-        row = {"id": str(i), "accession": "P", "task": "open", "category": "function", "answer": "binds N3"}
+        row = {"id": str(i), "accession": "P", "task": "open", "category": "function", "answer": "binds ligandN3"}
         chosen = [h.accession for h in ctx.hits(row)]
         kinds["none" if not chosen else "capped" if chosen == ["N3", "N4"] else "top"] += 1
         assert chosen in ([], ["N3", "N4"], ["N1", "N2"]) and ctx.hits(row) == ctx.hits(row)
-        context, suffix = ctx(row)
+        context, citation = ctx(row)
         assert (context == NO_HITS) == (not chosen)
-        assert suffix == (" [UniProt:N3]" if "N3" in chosen else "")
+        assert citation == ("[UniProt:N3]" if "N3" in chosen else "")  # N1's "binds ligandN1": overlap 0.5
     assert 0.13 < kinds["none"] / 400 < 0.27 and 0.33 < kinds["capped"] / 400 < 0.47
     ev = [Evidence("A", 0.4, 1, 1, 1e-5, 30, "DNA binding; transcription")]
     assert citing_hit({"task": "closed", "answer": "yes"}, ev, 0.5) is None
     assert citing_hit({"task": "open", "answer": "transcription, DNA binding"}, ev, 0.5) == "A"
+    # a long caption that contains the hit's annotation rests on it; sharing one common word is not enough
+    caption = "Binds DNA and activates transcription of stress genes in the nucleus. Belongs to the bZIP family."
+    ev2 = [Evidence("B", 0.3, 1, 1, 1e-5, 30, "function: Controls cell size; location: Cytoplasm"), *ev]
+    assert citing_hit({"task": "caption", "answer": caption}, ev2, 0.6) == "A"
+    assert citing_hit({"task": "caption", "answer": "Controls the nucleus."}, ev2, 0.6) is None
     with pytest.raises(ConfigError, match="shares"):
         RetrievalSpec(below_cap_share=0.8, no_context_share=0.5)
 
@@ -92,6 +97,19 @@ def test_predict_and_ask_with_and_without_retrieval(retrieval_run, tiny_store_di
         assert set(row["citations"]) <= shown and not set(row["unsupported_citations"]) & shown
         for e in row["evidence"]:
             assert e["url"] == f"https://www.uniprot.org/uniprotkb/{e['accession']}/entry" and e["annotation"]
+    closed = tmp_path / "closed.jsonl"  # closed-set: answered by option scores mixed with the evidence's vote
+    assert main(["predict", "--model", str(stage2), "--data", str(tiny_store_dir), "--split", "test",
+                 "--out", str(closed), "--max-items", "2", "--tasks", "closed", "--index", str(out / "index"),
+                 "--vote-weight", "0.5", "--device", "cpu"]) == 0
+    for row in map(json.loads, closed.read_text().splitlines()):
+        assert row["model_option_probs"].keys() == row["option_probs"].keys() == set(row["choices"])
+        chosen = max(row["option_probs"], key=row["option_probs"].get)
+        shown = {e["accession"] for e in row["evidence"]}
+        assert row["prediction"].split(" [UniProt:")[0] == chosen and set(row["citations"]) <= shown
+        vote = row["evidence_option_probs"]
+        if vote is not None:  # the answer's probabilities are the halfway mix of the model's and the vote's
+            assert all(abs(row["option_probs"][c] - (row["model_option_probs"][c] + vote[c]) / 2) < 1e-5
+                       for c in row["choices"])
     plain = tmp_path / "plain.jsonl"
     assert main(["predict", "--model", str(stage2), "--data", str(tiny_store_dir), "--split", "test",
                  "--out", str(plain), "--max-items", "2", "--index", str(out / "index"), "--no-retrieval",

@@ -31,7 +31,7 @@ def _templated(collator: InstructionCollator, rows: list[dict]) -> dict:
     pairs = list(zip(rows, extra, strict=True))
     return dict(collator.processor(
         sequences, questions=[format_question(r["question"], r.get("choices"), c) for r, (c, _) in pairs],
-        answers=[collator._answer(r["answer"]) + cited for r, (_, cited) in pairs],
+        answers=[f"{cited} {collator._answer(r['answer'])}".strip() for r, (_, cited) in pairs],
         coords=coords, plddt=plddt, padding_side="right"))
 
 
@@ -55,12 +55,14 @@ def test_pretokenised_batches_equal_templated_ones(tiny_dataset):
 
 def test_pretokenised_batches_carry_the_evidence_context(tiny_dataset):
     store, rows = _rows(tiny_dataset)
-    collator = _collator(store, augment=lambda row: (f"Similar entry {row['accession']}: a kinase.", " [X1]"))
+    collator = _collator(store, augment=lambda row: (f"Similar entry {row['accession']}: a kinase.", "[UniProt:X1]"))
     tokenised = collator.pretokenize(rows.select(range(8)))
     _assert_same(collator([rows[i] for i in range(8)]), collator([tokenised[i] for i in range(8)]))
     _assert_same(_templated(collator, [rows[i] for i in range(8)]), collator([tokenised[i] for i in range(8)]))
     text = collator.processor.tokenizer.decode(tokenised[0]["input_ids"])
     assert f"Similar entry {rows[0]['accession']}" in text and text.count("<protein>") == 1
+    labels = [t for t in tokenised[0]["labels"] if t != -100]  # the answer opens with the citation
+    assert collator.processor.tokenizer.decode(labels).startswith("[UniProt:X1] ")
 
 
 def test_token_cache_is_written_once_and_reused(tiny_dataset, tmp_path):
