@@ -46,6 +46,14 @@ def register(subparsers) -> None:
     t.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
     t.add_argument("--out", required=True, metavar="DIR", help="results folder (written atomically)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing results folder")
+    t.add_argument("--model", metavar="DIR", help="also score a sepit model (its open GO answers, mapped to terms)")
+    t.add_argument("--model-sample", type=positive_int, default=None, metavar="N",
+                   help="score the model on a seeded sample of N test proteins (the baselines on the sample too)")
+    t.add_argument("--no-retrieval", action="store_true",
+                   help="the model answers without evidence (default: from the leakage-free reference, when the "
+                        "model was trained with retrieval)")
+    t.add_argument("--workdir", default=None, metavar="DIR",
+                   help="where the model's predictions and the reference index go (resumable; default: a temp dir)")
     t.set_defaults(func=run_temporal)
 
 
@@ -101,12 +109,14 @@ def run_temporal(args: argparse.Namespace) -> int:
     if not go_path:
         raise ConfigError("no GO graph: pass --go FILE (OBO or GO.sqlite) or run scripts/install.sh")
     results = temporal_benchmark(args.reference, args.test, GeneOntology.load(go_path), args.identity,
-                                 args.threads, args.max_test, args.bootstrap)
+                                 args.threads, args.max_test, args.bootstrap, model=args.model,
+                                 model_sample=args.model_sample, workdir=args.workdir,
+                                 retrieval=not args.no_retrieval)
     results.update(benchmark="temporal", reference=str(args.reference), test=str(args.test), go=go_path)
     with atomic_dir(args.out, overwrite=args.overwrite) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2))
     for aspect, per in results["aspects"].items():
-        for model in ("naive", "nearest-neighbour"):
+        for model in [k for k in per if k != "reference_annotated"]:
             m = per[model]
             print(f"{aspect} {model}: Fmax {m.get('fmax', 0):.3f} Smin {m.get('smin', float('nan')):.2f} "
                   f"coverage {m.get('coverage', 0):.2f} (n={m['n']})")

@@ -54,8 +54,14 @@ def propagated(go, terms: set[str], aspect: str, unknown: Counter) -> set[str]:
 
 
 def temporal_benchmark(reference_tsv, test_tsv, go, identity: float = 0.3, threads: int = 1,
-                       max_test: int | None = None, bootstrap: int = 200) -> dict:
-    """Results per aspect and model, with the leakage and unknown-term counts (module docstring)."""
+                       max_test: int | None = None, bootstrap: int = 200, model=None, model_sample: int | None = None,
+                       workdir: Path | None = None, retrieval: bool = True) -> dict:
+    """Results per aspect and model, with the leakage and unknown-term counts (module docstring).
+
+    ``model``: also score a sepit model on a seeded sample of ``model_sample`` test proteins (all: None), its
+    open GO answers mapped to GO terms by name and synonym and propagated (score 1 per term), with the baselines
+    restricted to the same proteins as "naive (sample)" / "nearest-neighbour (sample)"; with ``retrieval`` the
+    evidence comes from the leakage-free reference, indexed in ``workdir``."""
     from sepit.eval.bench import Labelled, mmseqs_hits, remove_leakage
     from sepit.eval.go_metrics import _bootstrap_interval
     from sepit.eval.ontology import curve_summary, information_accretion, protein_curves, roots
@@ -70,6 +76,11 @@ def temporal_benchmark(reference_tsv, test_tsv, go, identity: float = 0.3, threa
     unknown: Counter = Counter()
     exclude = frozenset(roots(go))
     results: dict = {"leakage": leakage, "aspects": {}}
+    answers = None
+    if model is not None:
+        from sepit.eval.ontology import GoLexicon
+
+        lexicon = GoLexicon(go)
     for aspect in GO_COLUMNS:
         ref = {a: propagated(go, ref_raw[a][1][aspect], aspect, unknown) for a in kept_ids}
         ref = {a: t for a, t in ref.items() if t}
@@ -84,12 +95,85 @@ def temporal_benchmark(reference_tsv, test_tsv, go, identity: float = 0.3, threa
                 for term in ref[t]:
                     scores[term] = max(scores.get(term, 0.0), ident)
         per_model = {"naive": dict.fromkeys(test_ids, naive), "nearest-neighbour": nn}
+        if model is not None:
+            if answers is None:
+                answers = _sepit_answers(model, test_raw, test_ids, ref_raw, kept_ids, go, model_sample, workdir,
+                                         retrieval)
+            mine = {a: dict.fromkeys(lexicon.propagate(lexicon.terms(text, aspect)), 1.0)
+                    for a, text in answers[aspect].items()}
+            per_model.update({"naive (sample)": {a: naive for a in mine},
+                              "nearest-neighbour (sample)": {a: nn[a] for a in mine if a in nn},
+                              "sepit (sample)": mine})
         results["aspects"][aspect] = {}
-        for model, predicted in per_model.items():
-            curves = protein_curves(truth, predicted, ia, exclude=exclude)
+        for name, predicted in per_model.items():
+            sample_truth = truth if name in ("naive", "nearest-neighbour") else {a: truth[a] for a in answers[aspect]}
+            curves = protein_curves(sample_truth, predicted, ia, exclude=exclude)
             summary = curve_summary(curves)
             summary["fmax_ci95"] = _bootstrap_interval(curves, bootstrap, 0)
-            results["aspects"][aspect][model] = summary
+            results["aspects"][aspect][name] = summary
         results["aspects"][aspect]["reference_annotated"] = len(ref)
     results["unknown_go_ids"] = {"distinct": len(unknown), "occurrences": sum(unknown.values())}
     return results
+
+
+CATEGORY = {"MF": "go_mf", "BP": "go_bp", "CC": "go_cc"}
+
+
+def _sepit_answers(model, test_raw: dict, test_ids: list[str], ref_raw: dict, kept_ids: set[str], go,
+                   sample: int | None, workdir: Path | None, retrieval: bool) -> dict[str, dict[str, str]]:
+    import random
+    import tempfile
+
+    chosen = test_ids if sample is None or sample >= len(test_ids) else random.Random(0).sample(test_ids, sample)
+    reference = None
+    if retrieval:
+        names = {t: n for t, n in go.names.items()}
+        reference = {a: (ref_raw[a][0], {CATEGORY[asp]: sorted(names[t] for t in ref_raw[a][1][asp] if t in names)
+                                         for asp in GO_COLUMNS})
+                     for a in kept_ids}
+    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="sepit-temporal-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return sepit_go_answers(model, {a: test_raw[a][0] for a in chosen}, reference, folder)
+
+
+def sepit_go_answers(model_dir, proteins: dict[str, str], reference: dict[str, dict[str, list[str]]] | None,
+                     workdir: Path, batch_size: int = 8, max_new_tokens: int = 64) -> dict[str, dict[str, str]]:
+    """sepit's open answer to the dataset's first GO question of each aspect, per protein: aspect -> accession ->
+    text. ``reference`` (accession -> (sequence, category -> GO names)) is indexed in ``workdir`` for
+    evidence-grounded answers when the model was trained with retrieval; None: no retrieval.
+    Predictions go to ``workdir/sepit_go.jsonl`` (resumable, as ``sepit predict``)."""
+    from sepit.api import Sepit
+    from sepit.data.questions import OPEN
+    from sepit.eval.generate import GenerationSettings
+    from sepit.eval.predict import predict_items
+    from sepit.eval.records import read_predictions
+
+    sepit = Sepit.from_pretrained(model_dir)
+    limit = sepit.processor.max_residues
+    items = [{"id": f"{acc}:{aspect}", "accession": acc, "task": "open", "category": CATEGORY[aspect],
+              "question": OPEN[CATEGORY[aspect]][0], "answer": "", "choices": [],
+              "sequence": seq[:limit], "coords": None, "plddt": None}
+             for acc, seq in proteins.items() for aspect in GO_COLUMNS]
+    retriever = _reference_retriever(reference, workdir, model_dir) if reference is not None else None
+    out = predict_items(sepit.model, sepit.processor, items, Path(workdir) / "sepit_go.jsonl", "sepit",
+                        batch_size, GenerationSettings(max_new_tokens=max_new_tokens), retriever=retriever)
+    answers: dict[str, dict[str, str]] = {a: {} for a in GO_COLUMNS}
+    for row in read_predictions([out]):
+        answers[row.id.rsplit(":", 1)[1]][row.accession] = row.text
+    return answers
+
+
+def _reference_retriever(reference: dict, workdir: Path, model_dir):
+    """An index of the (leakage-free) reference with GO names as labels, shown as the model was trained."""
+    from sepit.retrieval.evidence import Retriever, trained_settings
+    from sepit.retrieval.index import Entry, ReferenceIndex, write_index
+
+    settings = trained_settings(model_dir)
+    if settings is None:
+        return None
+    folder = Path(workdir) / "reference_index"
+    if not (folder / "meta.json").is_file():
+        entries = [Entry(acc, seq, labels=labels) for acc, (seq, labels) in sorted(reference.items())]
+        write_index(folder, entries, {"fingerprint": "temporal-reference", "split": ["train"]}, method="mmseqs",
+                    overwrite=True)
+    return Retriever.from_settings(ReferenceIndex(folder, method="mmseqs"), settings)

@@ -68,7 +68,7 @@ def test_unknown_reference_labels_can_be_dropped_and_counted(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
-def test_temporal_holdout_by_hand(tmp_path):
+def test_temporal_holdout_by_hand(tmp_path, monkeypatch):
     """Reference R1 (98% to test T1, removed as a homolog), R2 (80% to T2, kept at threshold 0.9), R3 unrelated;
     T0 is in both releases (not a test protein)."""
     from sepit.data.go import GeneOntology
@@ -91,6 +91,28 @@ def test_temporal_holdout_by_hand(tmp_path):
     obo = tmp_path / "mini.obo"
     obo.write_text(OBO)
     out = temporal_benchmark(ref, test, GeneOntology.load(obo), identity=0.9, bootstrap=0)
+    _check_temporal(out)
+    # a model's open answers are mapped to GO terms by name: T2 "alpha binding" (right), T1 "beta activity"
+    import sepit.eval.temporal as temporal
+
+    texts = {"MF": {"T1": "beta activity", "T2": "[UniProt:R2] alpha binding"}, "BP": {}, "CC": {}}
+    seen = {}
+
+    def fake(model, test_raw, test_ids, ref_raw, kept_ids, go, sample, workdir, retrieval):
+        seen.update(kept=kept_ids, sample=sample)
+        return texts
+
+    monkeypatch.setattr(temporal, "_sepit_answers", fake)
+    out = temporal_benchmark(ref, test, GeneOntology.load(obo), identity=0.9, bootstrap=0, model="m",
+                             model_sample=2)
+    _check_temporal(out)  # the full-set baselines are unchanged
+    mf = out["aspects"]["MF"]
+    # T1 true {C, A}, predicted {B}: P 0, R 0; T2 true {A}, predicted {A}: P 1, R 1 -> P 1/2, R 1/2, F 0.5
+    assert mf["sepit (sample)"]["fmax"] == pytest.approx(0.5) and seen == {"kept": {"T0", "R2", "R3"}, "sample": 2}
+    assert mf["naive (sample)"]["fmax"] == pytest.approx(0.6)  # the sample is both test proteins here
+
+
+def _check_temporal(out: dict) -> None:
     leak = out["leakage"]
     assert (leak["test"], leak["homologs"], leak["test_in_reference"]) == (2, 1, 1)
     mf = out["aspects"]["MF"]
@@ -132,3 +154,28 @@ def test_sepit_scored_by_option_likelihood_over_the_classes(tmp_path):
         for cls, name in zip(DEEPLOC_CLASSES, readable, strict=True):
             assert r["option_probs"][cls] == pytest.approx(want[name], abs=1e-5)
         assert r["cropped"] == (len(sequences[r["id"]]) > 64)
+
+
+@pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
+def test_sepit_go_answers_with_evidence_from_the_reference(tmp_path):
+    """A tiny model answers the three GO questions per protein; with a retrieval.json beside its weights the
+    evidence comes from the reference given (indexed in the work folder), never from elsewhere."""
+    from sepit.eval.temporal import sepit_go_answers
+    from sepit.model.build import save_sepit
+    from tests.model.tiny_sepit import tiny_sepit
+
+    model = save_sepit(tmp_path / "model", *tiny_sepit(seed=0, max_residues=64, on_too_long="truncate"))
+    (model / "retrieval.json").write_text(json.dumps({"trained_with_retrieval": True, "top_k": 2,
+                                                      "annotation_chars": 80, "max_evalue": 10.0}))
+    rng = random.Random(3)
+    base = _seq(rng)
+    reference = {"R1": (_mutate(base, rng, 0.1), {"go_mf": ["alpha binding"]}), "R2": (_seq(rng), {})}
+    answers = sepit_go_answers(model, {"T1": base, "T2": _seq(rng)}, reference, tmp_path / "work",
+                               max_new_tokens=4)
+    assert set(answers) == {"MF", "BP", "CC"} and all(set(a) == {"T1", "T2"} for a in answers.values())
+    rows = [json.loads(line) for line in (tmp_path / "work" / "sepit_go.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and {r["category"] for r in rows} == {"go_mf", "go_bp", "go_cc"}
+    t1_mf = next(r for r in rows if r["id"] == "T1:MF")
+    assert [e["accession"] for e in t1_mf["evidence"]][:1] == ["R1"] and "alpha binding" in t1_mf["evidence"][0][
+        "annotation"]
+    assert all({e["accession"] for e in r["evidence"]} <= {"R1", "R2"} for r in rows)
