@@ -151,8 +151,10 @@ class MmseqsSearch:
     (and its precomputed k-mer index) is memory-mapped (``--db-load-mode 2``), not read into memory per call:
     at 480k proteins a single query takes 0.3 s instead of 1.8 s (benchmarks/results/retrieval.md)."""
 
-    def __init__(self, db: Path, threads: int = 1, sensitivity: float = 7.5, max_seqs: int = 300):
+    def __init__(self, db: Path, threads: int = 1, sensitivity: float = 7.5, max_seqs: int = 300,
+                 db_load_mode: int = 2):
         self.db, self.threads, self.sensitivity, self.max_seqs = Path(db), threads, sensitivity, max_seqs
+        self.db_load_mode = db_load_mode  # 2: mmap; 0: MMseqs2's default (reads the k-mer index per call)
         if mmseqs_exe() is None:
             raise SepitError("mmseqs not found on PATH (install the Debian package 'mmseqs2' or use method opal)")
 
@@ -169,7 +171,7 @@ class MmseqsSearch:
                   "-a", "-s", str(self.sensitivity), "-e", str(max_evalue if max_evalue is not None else 1e6),
                   "--max-seqs", str(max(self.max_seqs, k + 1)), "--gap-open", str(GAP_OPEN), "--gap-extend",
                   str(GAP_EXTEND), "--format-output", MMSEQS_FORMAT, "--threads", str(self.threads),
-                  "--db-load-mode", "2", "-v", "1"],
+                  "--db-load-mode", str(self.db_load_mode), "-v", "1"],
                  "easy-search")
             for q, hit in _mmseqs_rows(out):
                 name = names[int(q)]
