@@ -201,10 +201,10 @@ def _retriever(index, trained: dict | None = None):
 
 
 def _add_context(items: list[dict], evidence: list) -> None:
-    from sepit.retrieval.evidence import context_for
+    from sepit.retrieval.evidence import prompt_fields
 
     for it, ev in zip(items, evidence, strict=True):
-        it["context"] = context_for(ev)
+        it.update(prompt_fields(ev))
 
 
 def _answer(text: str, item: dict, evidence) -> Answer:

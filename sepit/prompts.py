@@ -2,7 +2,8 @@
 that a model sees at inference exactly the prompt form it was trained on.
 
 With retrieval, :func:`format_context` renders the evidence (annotated homologs) above the question, each hit
-with its identity, coverage and e-value and cited in the one fixed form ``[UniProt:ACC]``."""
+in the one fixed citation form ``[UniProt:ACC]`` followed by its annotation, then its identity, coverage and
+e-value (the annotation right after the citation: the form an answer that cites and draws on a hit takes)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def format_context(evidence: Sequence) -> str:
         return NO_HITS
     lines = [CONTEXT_HEAD]
     for n, ev in enumerate(evidence, 1):
-        lines.append(f"{n}. {cite(ev.accession)} {ev.identity:.0%} identity, {ev.query_coverage:.0%} cover, "
-                     f"E={ev.evalue:.0e}: {ev.annotation}")
+        lines.append(f"{n}. {cite(ev.accession)} {ev.annotation} ({ev.identity:.0%} identity, "
+                     f"{ev.query_coverage:.0%} cover, E={ev.evalue:.0e})")
     return "\n".join(lines)
 
 

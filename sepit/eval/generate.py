@@ -76,24 +76,41 @@ def sepit_inputs(processor, items: Sequence[dict], device, side: str = "left", a
 # --- generation ---
 @torch.inference_mode()
 def generate_continuations(model, tokenizer, inputs: dict, settings: GenerationSettings | None = None,
-                           **extra) -> tuple[list[str], torch.Tensor]:
+                           citable: Sequence[list[str] | None] | None = None, **extra
+                           ) -> tuple[list[str], torch.Tensor]:
     """``model.generate`` on left-padded ``inputs`` (input_ids [B, P] + any model inputs); ``extra`` goes to
-    ``generate`` (streamer, stopping criteria). Returns the stripped text of the new tokens per row and the
-    new token ids [B, N_new]."""
+    ``generate`` (streamer, stopping criteria). ``citable[b]``: accessions row b may cite (its evidence; None: no
+    retrieval). The n-gram loop guard (``no_repeat_ngram_size``, from ``settings`` or the model's generation
+    config) looks at the answer only, so that an answer may copy a hit's annotation from the prompt
+    (:mod:`sepit.retrieval.constrain`). Returns the stripped text of the new tokens per row and the new token ids
+    [B, N_new]."""
+    from transformers import LogitsProcessorList
+
+    from sepit.retrieval.constrain import AnswerNoRepeatNGram, CitationConstraint
+
     settings = settings or GenerationSettings()
-    generated_BT = model.generate(**inputs, **settings.kwargs(), **extra)
-    new_BN = generated_BT[:, inputs["input_ids"].shape[1]:]  # continuation only, never the prompt
+    kwargs, prompt_len = settings.kwargs(), inputs["input_ids"].shape[1]
+    n = kwargs.get("no_repeat_ngram_size", getattr(model.generation_config, "no_repeat_ngram_size", 0)) or 0
+    processors = LogitsProcessorList(extra.pop("logits_processor", []))
+    if n > 0:
+        kwargs["no_repeat_ngram_size"] = 0
+        processors.append(AnswerNoRepeatNGram(n, prompt_len))
+    if citable is not None and any(a is not None for a in citable):
+        processors.append(CitationConstraint(tokenizer, list(citable), prompt_len))
+    generated_BT = model.generate(**inputs, **kwargs, logits_processor=processors, **extra)
+    new_BN = generated_BT[:, prompt_len:]  # continuation only, never the prompt
     return [t.strip() for t in tokenizer.batch_decode(new_BN, skip_special_tokens=True)], new_BN
 
 
 def generate_answers(model, processor, items: Sequence[dict], settings: GenerationSettings | None = None,
                      batch_size: int = 8) -> list[str]:
-    """Generated answer per SEPIT item, batched with left padding."""
+    """Generated answer per SEPIT item, batched with left padding; items with ``citable`` (their evidence's
+    accessions) can cite only those."""
     device = next(model.parameters()).device
     out: list[str] = []
     for chunk in batches(items, batch_size):
-        out += generate_continuations(model, processor.tokenizer, sepit_inputs(processor, chunk, device),
-                                      settings)[0]
+        out += generate_continuations(model, processor.tokenizer, sepit_inputs(processor, chunk, device), settings,
+                                      citable=[it.get("citable") for it in chunk])[0]
     return out
 
 

@@ -65,10 +65,10 @@ def _record(item: dict, prediction: str, probs: dict | None, name: str) -> dict:
 
 def add_evidence(items: list[dict], retriever) -> list[dict]:
     """Items with ``evidence`` and the prompt ``context`` from the retriever (a protein never finds itself)."""
-    from sepit.retrieval.evidence import context_for
+    from sepit.retrieval.evidence import prompt_fields
 
     evidence = retriever.evidence(items, exclude_self=True)
-    return [{**it, "evidence": ev, "context": context_for(ev)} for it, ev in zip(items, evidence, strict=True)]
+    return [{**it, "evidence": ev, **prompt_fields(ev)} for it, ev in zip(items, evidence, strict=True)]
 
 
 def predict_items(model, processor, items: list[dict], out: Path, name: str, batch_size: int = 8,

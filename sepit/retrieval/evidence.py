@@ -74,6 +74,13 @@ def evidence_for(index: ReferenceIndex, hits: list[Hit], category: str | None, l
     return out
 
 
+def prompt_fields(evidence: list[Evidence] | None) -> dict:
+    """An item's retrieval fields: ``context`` (the rendered evidence; None without retrieval) and ``citable``
+    (the accessions a citation may name, :mod:`sepit.retrieval.constrain`; None without retrieval)."""
+    return {"context": context_for(evidence),
+            "citable": None if evidence is None else [e.accession for e in evidence]}
+
+
 def context_for(evidence: list[Evidence] | None) -> str | None:
     """The prompt context of an item: None without retrieval, else the rendered evidence (maybe 'none found')."""
     return None if evidence is None else format_context(evidence)
@@ -152,7 +159,7 @@ def attach_evidence(retriever: Retriever | None, item: dict, category: str | Non
     if retriever is None or not enabled:
         return None
     evidence = retriever.evidence([{**item, "category": category}])[0]
-    item["context"] = context_for(evidence)
+    item.update(prompt_fields(evidence))
     return evidence
 
 

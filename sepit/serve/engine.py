@@ -198,7 +198,8 @@ class Engine:
                                coords=[it.get("coords") for it in items], plddt=[it.get("plddt") for it in items],
                                padding_side="left")
         inputs = {k: v.to(self.device) for k, v in batch.items()}
-        extra = {"stopping_criteria": StoppingCriteriaList([_Cancelled([j.cancelled for j in jobs])])}
+        extra = {"stopping_criteria": StoppingCriteriaList([_Cancelled([j.cancelled for j in jobs])]),
+                 "citable": [it.get("citable") for it in items]}
         if len(jobs) == 1 and jobs[0].stream is not None:
             extra["streamer"] = jobs[0].stream
         texts, new_BN = generate_continuations(self.model, self.processor.tokenizer, inputs, jobs[0].settings,
