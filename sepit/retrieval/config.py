@@ -23,9 +23,10 @@ class RetrievalSpec:
     method: Literal["auto", "mmseqs", "opal"] = "auto"
     """Homology search: MMseqs2, pyopal (exhaustive Smith-Waterman) or auto (by reference size)."""
     top_k: int = 3
-    """Hits shown in a prompt."""
+    """Hits shown in a prompt: of the pool, those annotated in the question's category first (rank order)."""
     pool: int = 12
-    """Hits precomputed per training protein (the below-cap ones are picked from these)."""
+    """Hits searched per protein (precomputed for training; the below-cap and the shown ones are picked from
+    these); saved beside the weights so that inference searches as many."""
     identity_cap: float | None = None
     """Identity below which the below-cap share's hits lie; null = the split's identity (0.3 for random)."""
     below_cap_share: float = 0.5

@@ -65,6 +65,20 @@ def annotation_for(entry: Entry, category: str | None, limit: int = 160) -> str:
     return _clip("; ".join(parts), limit) if parts else "no annotation"
 
 
+def annotated_first(index: ReferenceIndex, hits: list[Hit], category: str | None, k: int) -> list[Hit]:
+    """The ``k`` hits to show for a question of ``category``: hits annotated in that category first (in rank
+    order), then the others; captions and unknown categories take the top ``k``."""
+    if not category or category == "caption":
+        return hits[:k]
+    entries = index.entries
+
+    def annotated(h: Hit) -> bool:
+        entry = entries[h.accession]
+        return bool(entry.annotations.get(category) or entry.labels.get(category))
+
+    return ([h for h in hits if annotated(h)] + [h for h in hits if not annotated(h)])[:k]
+
+
 def evidence_for(index: ReferenceIndex, hits: list[Hit], category: str | None, limit: int = 160) -> list[Evidence]:
     out = []
     for h in hits:
@@ -120,6 +134,10 @@ class Retriever:
     max_evalue: float | None = 1.0
     annotation_chars: int = 160
     vote_weight: float = 0.5  # closed-set: weight of the evidence vote mixed with the model (sepit.retrieval.vote)
+    pool: int = 12  # hits searched; the k shown prefer those annotated in the question's category
+
+    def __post_init__(self) -> None:
+        self.pool = max(self.pool, self.k)
 
     @classmethod
     def from_settings(cls, index: ReferenceIndex, trained: dict | None = None, **overrides) -> Retriever:
@@ -128,7 +146,7 @@ class Retriever:
         (``k``, ``vote_weight``, ...)."""
         trained = trained or {}
         settings = {"k": trained.get("top_k"), **{k: trained.get(k) for k in ("annotation_chars", "max_evalue",
-                                                                               "vote_weight")}}
+                                                                               "vote_weight", "pool")}}
         settings.update({k: v for k, v in overrides.items() if v is not None})
         return cls(index, **{k: v for k, v in settings.items() if v is not None})
 
@@ -148,8 +166,9 @@ class Retriever:
             key = it.get("accession") if exclude_self and it.get("accession") else f"query-{n}"
             queries.setdefault(key, it["sequence"])
             keys.append(key)
-        hits = self.index.search(queries, self.k, exclude_self=exclude_self, max_evalue=self.max_evalue)
-        return [evidence_for(self.index, hits[key], it.get("category"), self.annotation_chars)
+        hits = self.index.search(queries, self.pool, exclude_self=exclude_self, max_evalue=self.max_evalue)
+        return [evidence_for(self.index, annotated_first(self.index, hits[key], it.get("category"), self.k),
+                             it.get("category"), self.annotation_chars)
                 for key, it in zip(keys, items, strict=True)]
 
 

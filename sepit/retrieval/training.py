@@ -13,7 +13,7 @@ from sepit.errors import ConfigError
 from sepit.io_utils import atomic_file
 from sepit.prompts import cite, format_context
 from sepit.retrieval.config import RetrievalSpec
-from sepit.retrieval.evidence import Evidence, evidence_for
+from sepit.retrieval.evidence import Evidence, annotated_first, evidence_for
 from sepit.retrieval.index import ReferenceIndex, build_index
 from sepit.retrieval.search import Hit
 
@@ -94,7 +94,7 @@ class TrainingContext:
             return []
         if draw < self.spec.no_context_share + self.spec.below_cap_share:
             pool = [h for h in pool if h.identity < self.cap]
-        return pool[: self.spec.top_k]
+        return annotated_first(self.index, pool, row.get("category"), self.spec.top_k)
 
     def __call__(self, row: dict) -> tuple[str, str]:
         evidence = evidence_for(self.index, self.hits(row), row.get("category"), self.spec.annotation_chars)
@@ -118,5 +118,5 @@ def save_retrieval_settings(folder: Path, ctx: TrainingContext) -> None:
     """``retrieval.json`` beside the weights: the model was trained with evidence in its prompts."""
     (Path(folder) / "retrieval.json").write_text(json.dumps(
         {"trained_with_retrieval": True, "top_k": ctx.spec.top_k, "annotation_chars": ctx.spec.annotation_chars,
-         "max_evalue": ctx.spec.max_evalue, "vote_weight": ctx.spec.vote_weight,
+         "max_evalue": ctx.spec.max_evalue, "vote_weight": ctx.spec.vote_weight, "pool": ctx.spec.pool,
          "index": str(ctx.index.folder.resolve()), "identity_cap": ctx.cap}, indent=2) + "\n")

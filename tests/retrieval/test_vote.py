@@ -53,3 +53,19 @@ def test_label_of_a_users_question_is_read_from_the_hits():
     user = {"question": "Is ATP binding a function of it?", "choices": ["yes", "no"]}
     out = grounded_choice({"yes": 0.5, "no": 0.5}, user, HEME, weight=0.5)
     assert out["evidence_option_probs"] == pytest.approx({"yes": (0.2 + 0.5) / 1.8, "no": (0.6 + 0.5) / 1.8})
+
+
+def test_shown_hits_prefer_those_annotated_in_the_category():
+    from sepit.retrieval.evidence import annotated_first
+    from sepit.retrieval.index import Entry
+    from sepit.retrieval.search import Hit
+
+    class Index:
+        entries = {"A": Entry("A", "M", {"function": "binds"}), "B": Entry("B", "M", labels={"go_cc": ["nucleus"]}),
+                   "C": Entry("C", "M", {"subcellular_location": "Nucleus"}), "D": Entry("D", "M")}
+
+    hits = [Hit(a, 0.5 - i / 10, 1, 1, 1e-5, 30) for i, a in enumerate("ABCD")]
+    pick = lambda category, k: [h.accession for h in annotated_first(Index, hits, category, k)]  # noqa: E731
+    assert pick("subcellular_location", 2) == ["C", "A"]  # the annotated one first, then rank order
+    assert pick("go_cc", 3) == ["B", "A", "C"] and pick("function", 1) == ["A"]
+    assert pick("caption", 2) == ["A", "B"] and pick(None, 4) == ["A", "B", "C", "D"]
