@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from sepit.errors import InputFormatError, SepitError, StructureError
-from sepit.eval.generate import GenerationSettings, generate_answers, score_options
+from sepit.eval.generate import GenerationSettings, answer_items
 
 
 @dataclass
@@ -103,6 +103,7 @@ class Sepit:
         reference index folder (or loaded ``ReferenceIndex`` / ``Retriever``) for evidence-grounded answers;
         None answers without retrieval (the paper's model)."""
         from sepit.model.build import load_sepit
+        from sepit.retrieval.evidence import trained_settings
 
         folder = Path(folder)
         _check_folder(folder)
@@ -110,8 +111,9 @@ class Sepit:
         if max_residues is not None:
             processor.max_residues = max_residues
         if index is not None and not isinstance(index, bool):
-            if (folder / "retrieval.json").is_file():
-                index = _retriever(index, json.loads((folder / "retrieval.json").read_text()))
+            trained = trained_settings(folder)
+            if trained is not None:
+                index = _retriever(index, trained)
             else:
                 import warnings
 
@@ -142,28 +144,18 @@ class Sepit:
         retriever = self.retriever if index is None else _retriever(index or None)
         evidence = retriever.evidence(items) if retriever else [None] * len(items)
         _add_context(items, evidence)
-        closed = [i for i, it in enumerate(items) if it["choices"]]
-        voted = {i for i in closed if score and evidence[i] is not None}  # answered by option scoring + evidence
-        ask = [i for i in range(len(items)) if i not in voted]
-        texts = [""] * len(items)
-        for i, text in zip(ask, generate_answers(self.model, self.processor, [items[i] for i in ask],
-                                                 GenerationSettings(**generation), batch_size), strict=True):
-            texts[i] = text
-        probs = score_options(self.model, self.processor, [items[i] for i in closed], batch_size) if (
-            closed and score) else []
-        answers = [_answer(text, it, ev) for text, it, ev in zip(texts, items, evidence, strict=True)]
-        for i, p in zip(closed, probs, strict=True):
-            if evidence[i] is not None:  # with retrieval: the option from the model and the evidence's vote
-                grounded = retriever.closed_answer(p, items[i], evidence[i])
-                answers[i] = _answer(grounded["text"], items[i], evidence[i])
-                p = grounded["option_probs"]
-            answers[i].probabilities = p
-            answers[i].choice = max(p, key=p.get)
-        for i in closed:
-            if answers[i].choice is None:
-                from sepit.eval.closed_set import parse_choice
+        from sepit.eval.closed_set import parse_choice
 
-                answers[i].choice = parse_choice(answers[i].text, items[i]["choices"])
+        answers = []
+        for it, ev, a in zip(items, evidence, answer_items(self.model, self.processor, items,
+                                                           GenerationSettings(**generation), batch_size, score,
+                                                           retriever), strict=True):
+            answer, probs = _answer(a["text"], it, ev), a["option_probs"]
+            if probs:
+                answer.probabilities, answer.choice = probs, max(probs, key=probs.get)
+            elif it["choices"]:
+                answer.choice = parse_choice(answer.text, it["choices"])
+            answers.append(answer)
         return answers
 
     def embed(self, sequence: str | None = None, structure: str | Path | None = None, chain: str | None = None,
@@ -204,7 +196,7 @@ def _add_context(items: list[dict], evidence: list) -> None:
     from sepit.retrieval.evidence import prompt_fields
 
     for it, ev in zip(items, evidence, strict=True):
-        it.update(prompt_fields(ev))
+        it.update(evidence=ev, **prompt_fields(ev))
 
 
 def _answer(text: str, item: dict, evidence) -> Answer:

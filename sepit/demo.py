@@ -188,13 +188,12 @@ def eval_ids(plan: DemoPlan) -> list[str]:
 
 def demo_retriever(plan: DemoPlan, model_dir: Path):
     """Evidence for the test items, as the model was trained (None when it was trained without retrieval)."""
-    from sepit.retrieval.evidence import Retriever
+    from sepit.retrieval.evidence import Retriever, trained_settings
     from sepit.retrieval.index import ReferenceIndex
 
-    settings = model_dir / "retrieval.json"
-    if not settings.is_file():
+    trained = trained_settings(model_dir)
+    if trained is None:
         return None
-    trained = json.loads(settings.read_text())
     index = ReferenceIndex(plan.index)
     index.check_dataset(plan.dataset, "test")
     return Retriever.from_settings(index, trained)

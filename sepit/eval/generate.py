@@ -228,3 +228,27 @@ def score_options_per_option(model, processor, items: Sequence[dict], batch_size
         out.append(option_probabilities([s for (j, _), s in zip(pairs, scores, strict=True) if j == i],
                                         it["choices"]))
     return out
+
+
+# --- answers ---
+def answer_items(model, processor, items: Sequence[dict], settings: GenerationSettings | None = None,
+                 batch_size: int = 8, score: bool = True, retriever=None) -> list[dict]:
+    """Each item's answer: ``text`` and ``option_probs`` (closed-set items when ``score``; else None). With a
+    ``retriever`` (items carry ``evidence``), closed-set items are answered from their option probabilities
+    mixed with the evidence's vote (:meth:`sepit.retrieval.evidence.Retriever.closed_answer`; the row also
+    gets ``model_option_probs`` and ``evidence_option_probs``) and are not generated; the others are."""
+    closed = [i for i, it in enumerate(items) if it.get("choices")]
+    probs = dict(zip(closed, score_options(model, processor, [items[i] for i in closed], batch_size)
+                     if closed and score else [], strict=True))
+    out: list[dict] = [{"text": "", "option_probs": probs.get(i)} for i in range(len(items))]
+    if retriever is not None:
+        for i, p in probs.items():
+            voted = retriever.closed_answer(p, items[i], items[i]["evidence"])
+            out[i] = {"text": voted["text"], "option_probs": voted["option_probs"],
+                      "model_option_probs": voted["model_option_probs"],
+                      "evidence_option_probs": voted["evidence_option_probs"]}
+    ask = [i for i in range(len(items)) if retriever is None or i not in probs]
+    for i, text in zip(ask, generate_answers(model, processor, [items[i] for i in ask], settings, batch_size),
+                       strict=True):
+        out[i]["text"] = text
+    return out

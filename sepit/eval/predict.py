@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sepit.data.store import DatasetStore
-from sepit.eval.generate import GenerationSettings, generate_answers, score_options
+from sepit.eval.generate import GenerationSettings, answer_items
 
 
 def _done_ids(partial: Path) -> set[str]:
@@ -87,23 +87,10 @@ def predict_items(model, processor, items: list[dict], out: Path, name: str, bat
             chunk = todo[start:start + batch_size]
             if retriever is not None:
                 chunk = add_evidence(chunk, retriever)
-            closed = [i for i, it in enumerate(chunk) if it.get("choices")]
-            probs = score_options(model, processor, [chunk[i] for i in closed], batch_size) if (
-                closed and score) else []
-            by_index = dict(zip(closed, probs, strict=True))
-            voted = {i: retriever.closed_answer(by_index[i], chunk[i], chunk[i]["evidence"]) for i in by_index
-                     if retriever is not None}  # with retrieval: closed-set answers from the model + the evidence
-            ask = [i for i in range(len(chunk)) if i not in voted]
-            texts = dict(zip(ask, generate_answers(model, processor, [chunk[i] for i in ask], settings, batch_size),
-                             strict=True))
-            for i, item in enumerate(chunk):
-                if i in voted:
-                    row = _record(item, voted[i]["text"], voted[i]["option_probs"], name)
-                    row.update(model_option_probs=voted[i]["model_option_probs"],
-                               evidence_option_probs=voted[i]["evidence_option_probs"])
-                else:
-                    row = _record(item, texts[i], by_index.get(i), name)
-                fh.write(json.dumps(row) + "\n")
+            for item, answer in zip(chunk, answer_items(model, processor, chunk, settings, batch_size, score,
+                                                        retriever), strict=True):
+                row = _record(item, answer.pop("text"), answer.pop("option_probs"), name)
+                fh.write(json.dumps({**row, **answer}) + "\n")
             fh.flush()
             bar.update(len(chunk))
     partial.replace(out)

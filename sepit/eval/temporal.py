@@ -124,10 +124,12 @@ def _sepit_answers(model, test_raw: dict, test_ids: list[str], ref_raw: dict, ke
     import random
     import tempfile
 
+    from sepit.retrieval.evidence import trained_settings
+
     chosen = test_ids if sample is None or sample >= len(test_ids) else random.Random(0).sample(test_ids, sample)
     reference = None
-    if retrieval:
-        names = {t: n for t, n in go.names.items()}
+    if retrieval and trained_settings(model) is not None:  # evidence only for a model trained with it
+        names = go.names
         reference = {a: (ref_raw[a][0], {CATEGORY[asp]: sorted(names[t] for t in ref_raw[a][1][asp] if t in names)
                                          for asp in GO_COLUMNS})
                      for a in kept_ids}
@@ -140,7 +142,7 @@ def sepit_go_answers(model_dir, proteins: dict[str, str], reference: dict[str, d
                      workdir: Path, batch_size: int = 8, max_new_tokens: int = 64) -> dict[str, dict[str, str]]:
     """sepit's open answer to the dataset's first GO question of each aspect, per protein: aspect -> accession ->
     text. ``reference`` (accession -> (sequence, category -> GO names)) is indexed in ``workdir`` for
-    evidence-grounded answers when the model was trained with retrieval; None: no retrieval.
+    evidence-grounded answers (give it only for a model trained with retrieval); None: no retrieval.
     Predictions go to ``workdir/sepit_go.jsonl`` (resumable, as ``sepit predict``)."""
     from sepit.api import Sepit
     from sepit.data.questions import OPEN
@@ -168,12 +170,9 @@ def _reference_retriever(reference: dict, workdir: Path, model_dir):
     from sepit.retrieval.evidence import Retriever, trained_settings
     from sepit.retrieval.index import Entry, ReferenceIndex, write_index
 
-    settings = trained_settings(model_dir)
-    if settings is None:
-        return None
     folder = Path(workdir) / "reference_index"
     if not (folder / "meta.json").is_file():
         entries = [Entry(acc, seq, labels=labels) for acc, (seq, labels) in sorted(reference.items())]
         write_index(folder, entries, {"fingerprint": "temporal-reference", "split": ["train"]}, method="mmseqs",
                     overwrite=True)
-    return Retriever.from_settings(ReferenceIndex(folder, method="mmseqs"), settings)
+    return Retriever.from_settings(ReferenceIndex(folder, method="mmseqs"), trained_settings(model_dir))

@@ -4,7 +4,9 @@ citations in the answer against them (a cited accession that is not in the evide
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sepit.prompts import cited_accessions, format_context
 from sepit.retrieval.index import Entry, ReferenceIndex
@@ -118,9 +120,6 @@ def check_citations(text: str, evidence: list[Evidence] | None) -> Citations:
 
 def trained_settings(model_dir) -> dict | None:
     """A model folder's ``retrieval.json`` (how it was trained to see evidence), or None."""
-    import json
-    from pathlib import Path
-
     path = Path(model_dir) / "retrieval.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
