@@ -5,7 +5,10 @@ random weights of an ESM-2 architecture (``--size``: t6_8M by default, t33_650M 
 hidden 1280, 20 heads, intermediate 5120), B=1, L tokens (CLS + L-2 residues + EOS):
 - ``plain``: ``EsmModel(input_ids, attention_mask)``;
 - ``ours``: ``SepitEncoderModel`` with every residue having a point, default memory-efficient path
-  (row chunks under activation checkpointing);
+  (row chunks under activation checkpointing); with ``--attn sdpa`` its attention is
+  ``sepit.model.bias_attention`` (fused CPU kernel forward, chunked backward giving the bias gradient);
+- ``mathbias``: ``ours`` with that attention turned off (``fused_bias_attention(False)``): transformers' sdpa,
+  which falls back to the math path for a bias that requires grad (the path before issue 13 item 5);
 - ``naive``: the same model with the straightforward path (``bias_chunk_size=None``);
 - ``frozen``: ``ours`` with the structure module frozen (no gradient reaches the bias): shows how much of the
   excess is the bias gradient and the attention fallback it forces.
@@ -30,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-MODES = ("plain", "ours", "naive", "frozen")
+MODES = ("plain", "ours", "naive", "frozen", "mathbias")
 
 
 def _status_kib(field: str) -> int:
@@ -77,7 +80,16 @@ def run_one(mode: str, attn: str, length: int, threads: int, size: str, warmup: 
     forward+backward."""
     import torch
 
+    from sepit.model.bias_attention import fused_bias_attention
+
     torch.set_num_threads(threads)
+    with fused_bias_attention(mode != "mathbias"):
+        return _measure(mode, attn, length, size, warmup, layers, threads)
+
+
+def _measure(mode: str, attn: str, length: int, size: str, warmup: bool, layers: int | None, threads: int) -> dict:
+    import torch
+
     model, inputs = _build(mode, attn, length, size, layers)
     model.train()
     for p in model.parameters():

@@ -3,7 +3,10 @@
 The structural embedding is added to ESM's own embeddings (``esm.embeddings`` keeps token-dropout
 rescaling), and the structure bias enters every layer through one float 4-D additive attention mask
 [B, H, L, L] (padding keys = large negative, plus the bias). With no structure at all the encoder calls ESM
-exactly as plain ESM-2 does (2-D mask), so its output equals plain ESM-2's bit for bit.
+exactly as plain ESM-2 does (2-D mask), so its output equals plain ESM-2's bit for bit. With attention "sdpa" and a
+bias that requires grad, every layer runs ``sepit.model.bias_attention`` (fused CPU kernel forward, chunked
+backward with the bias gradient; registered on import) instead of the math fallback that keeps [B, H, L, L]
+probabilities per layer.
 
 Token layout: ``<cls> residues <eos> <pad>...``; ``coords``/``coord_mask``/``plddt`` are given per token
 (CLS/EOS/padding have coord_mask False). Shape legend: B batch, L tokens, H heads, D hidden.
@@ -21,6 +24,7 @@ from torch import nn
 from transformers import EsmConfig, EsmModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
 
+from sepit.model import bias_attention  # noqa: F401  (registers the bias-gradient "sdpa" attention)
 from sepit.model.structure_bias import StructureBias
 
 
