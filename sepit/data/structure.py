@@ -2,6 +2,8 @@
 
 DESIGN section 3.1: the residue sequence of a chain is aligned (``Bio.Align.PairwiseAligner``, local,
 BLOSUM62) to the UniProt sequence; UniProt residues with no aligned structure residue get a NaN point.
+A chain whose sequence is the UniProt sequence (AlphaFold DB models) maps residue for residue without the
+aligner, which would give the same (:func:`align_chain`).
 Reading uses gemmi (first model, first alternate location, modified residues such as MSE mapped to their
 parent amino acid, insertion codes kept in file order).
 """
@@ -9,7 +11,10 @@ parent amino acid, insertion codes kept in file order).
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import re
+import threading
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,12 +47,11 @@ class TarMember:
     def __str__(self) -> str:
         return f"{self.tar}:{self.member}"
 
-    def read_text(self) -> str:
-        """The member's text (gunzipped when named ``.gz``); :class:`StructureError` when truncated or corrupt."""
+    def read_bytes(self) -> bytes:
+        """The member's bytes (gunzipped when named ``.gz``); :class:`StructureError` when truncated or corrupt.
+        Read with ``pread`` on a descriptor of the tarball kept open by this process (:func:`_pread`)."""
         try:
-            with open(self.tar, "rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read(self.size)
+            data = _pread(self.tar, self.size, self.offset)
         except OSError as err:
             raise StructureError(f"{self}: cannot read tarball member ({err})") from None
         if len(data) < self.size:
@@ -57,7 +61,45 @@ class TarMember:
                 data = gzip.decompress(data)
             except (OSError, EOFError, zlib.error) as err:
                 raise StructureError(f"{self}: corrupt gzip member ({err})") from None
-        return data.decode("utf-8", errors="replace")
+        return data
+
+    def read_text(self) -> str:
+        """The member's text (:meth:`read_bytes` decoded as UTF-8, invalid bytes replaced)."""
+        return self.read_bytes().decode("utf-8", errors="replace")
+
+
+_TAR_FDS: dict[str, tuple[int, int, int]] = {}  # tarball path -> (fd, st_dev, st_ino), most recent last
+_TAR_LOCK = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    global _TAR_LOCK
+    _TAR_LOCK = threading.Lock()  # a forked child must not inherit the lock held by another thread
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
+def _pread(tar: Path, size: int, offset: int) -> bytes:
+    """``size`` bytes at ``offset`` of ``tar``, read through a descriptor kept open by this process, so that
+    reading a tarball member by member neither reopens it each time nor restarts the kernel's read-ahead. It
+    is reopened when the path names another file (replaced since); at most 4 tarballs stay open. Positionless
+    reads make it safe to share with forked processes."""
+    key = str(tar)
+    with _TAR_LOCK:
+        st = os.stat(key)
+        cached = _TAR_FDS.pop(key, None)
+        if cached is not None and cached[1:] != (st.st_dev, st.st_ino):
+            os.close(cached[0])
+            cached = None
+        if cached is None:
+            fd = os.open(key, os.O_RDONLY)
+            fst = os.fstat(fd)
+            cached = (fd, fst.st_dev, fst.st_ino)
+        _TAR_FDS[key] = cached
+        while len(_TAR_FDS) > 4:
+            os.close(_TAR_FDS.pop(next(iter(_TAR_FDS)))[0])
+        return os.pread(cached[0], size, offset)
 
 
 StructureSource = str | Path | TarMember
@@ -123,7 +165,10 @@ def _read(path: Path) -> gemmi.Structure:
 
 
 def _read_member(member: TarMember) -> gemmi.Structure:
-    text = member.read_text()
+    data = member.read_bytes()
+    # gemmi takes the bytes as they are: ASCII (structure files nearly always are) needs no decoding, the rest
+    # is read as before, UTF-8 with invalid bytes replaced
+    text = data if data.isascii() else data.decode("utf-8", errors="replace")
     name = member.name.lower().removesuffix(".gz")
     if name.endswith((".cif", ".mmcif")):
         st = gemmi.make_structure_from_block(gemmi.cif.read_string(text).sole_block())
@@ -139,7 +184,7 @@ def _read_member(member: TarMember) -> gemmi.Structure:
 
 
 def _chain_residues(chain: gemmi.Chain) -> ChainResidues | None:
-    letters, ca, bfac = [], [], []
+    letters, xyz, bfac = [], [], []
     for res in chain.first_conformer():
         code = _one_letter(res.name)
         if code is None:
@@ -147,15 +192,18 @@ def _chain_residues(chain: gemmi.Chain) -> ChainResidues | None:
         atom = res.find_atom("CA", "*")
         letters.append(code)
         if atom is None:
-            ca.append((np.nan, np.nan, np.nan))
-            bfac.append(np.nan)
+            xyz += _NAN3
+            bfac.append(math.nan)
         else:
-            ca.append((atom.pos.x, atom.pos.y, atom.pos.z))
+            xyz += atom.pos.tolist()
             bfac.append(atom.b_iso)
     if not letters:
         return None
-    return ChainResidues(chain.name, "".join(letters), np.asarray(ca, np.float32).reshape(-1, 3),
+    return ChainResidues(chain.name, "".join(letters), np.asarray(xyz, np.float32).reshape(-1, 3),
                          np.asarray(bfac, np.float32))
+
+
+_NAN3 = (math.nan, math.nan, math.nan)
 
 
 @lru_cache(maxsize=512)
@@ -177,9 +225,28 @@ def _aligner() -> PairwiseAligner:
     return aligner
 
 
+# Identical sequences of these residues need no alignment: in BLOSUM62 each of them scores at least 4 with
+# itself and at most 3 with any other, and gaps cost, so the best local alignment of a sequence with itself
+# is the whole diagonal, and the only one (any other pairing or gap scores less). AlphaFold DB models are
+# exactly their UniProt sequence. tests/data/test_structure.py checks the matrix and the equality.
+_NO_ALIGNMENT_NEEDED = re.compile(r"[ACDEFGHIKLMNPQRSTVWY]+")
+
+
 def align_chain(chain_seq: str, sequence: str) -> tuple[np.ndarray, float]:
     """Map chain residues onto ``sequence``: returns ``index_L`` (chain residue index per protein residue,
     -1 = none) and the identity over aligned pairs."""
+    if _same_sequence(chain_seq, sequence):
+        return np.arange(len(sequence), dtype=np.int64), 1.0
+    return _align(chain_seq, sequence)
+
+
+def _same_sequence(chain_seq: str, sequence: str) -> bool:
+    """True when ``chain_seq`` is ``sequence`` and the aligner would align them residue for residue."""
+    return chain_seq == sequence and _NO_ALIGNMENT_NEEDED.fullmatch(sequence) is not None
+
+
+def _align(chain_seq: str, sequence: str) -> tuple[np.ndarray, float]:
+    """:func:`align_chain` by local alignment (``Bio.Align.PairwiseAligner``, BLOSUM62)."""
     index_L = np.full(len(sequence), -1, dtype=np.int64)
     try:
         alignment = _aligner().align(sequence, _aligner_safe(chain_seq))[0]
