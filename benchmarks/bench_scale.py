@@ -268,21 +268,25 @@ def markdown(res: dict) -> str:
              f"{load}. Peak RSS = largest single process (sepit or an MMseqs2 child); sepit = the build's own"
              " process; tree = sampled sum.", "",
              "| proteins | instructions | wall-clock | peak RSS | sepit RSS | tree RSS | read | split |"
-             " structures+instr. | write | exact check (sample) | largest cluster |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             " structures+instr. | write | search check | exact check (sample) | largest cluster |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size in sorted(res.get("build", {}), key=int):
         b = res["build"][size]
         tm, rep = b.get("timings_s") or {}, b.get("split_report") or {}
         check = rep.get("exact_check") or {}
-        long = check.get("above_threshold_vs_30aa_or_longer")
-        check_txt = (f"{check['above_threshold']}/{check['sampled']} above"
-                     + (f" ({long} vs training proteins of 30+ aa)" if long is not None else "")
-                     + f", {check['seconds']} s" if check else "full exact" if "exact_repairs" in rep else "-")
+        capped = f" (capped from {check['capped_from']:,})" if check.get("capped_from") else ""
+        check_txt = (f"{check['above_threshold']}/{check['sampled']}{capped} above, {check['seconds']} s"
+                     if check else "full exact" if "exact_repairs" in rep else "-")
+        search = rep.get("search_repairs") or {}
+        reps = (rep.get("search_check") or {}).get("representatives")
+        search_txt = (f"{search['rounds']} rounds, {search['pairs_added']:,} links"
+                      + (f", {reps:,} representatives" if reps else "") if search else "-")
         lines.append(f"| {b['proteins']:,} | {b['instructions']:,} | {b['seconds'] / 60:.1f} min |"
                      f" {b['peak_rss_mib'] / 1024:.2f} GiB | {_gib(b.get('sepit_peak_rss_mib'))} |"
                      f" {b['peak_tree_rss_mib'] / 1024:.2f} GiB |"
                      f" {tm.get('read', 0):.0f} s | {tm.get('split', 0):.0f} s |"
-                     f" {tm.get('structures_and_instructions', 0):.0f} s | {tm.get('write', 0):.0f} s | {check_txt} |"
+                     f" {tm.get('structures_and_instructions', 0):.0f} s | {tm.get('write', 0):.0f} s | {search_txt} |"
+                     f" {check_txt} |"
                      f" {rep.get('largest_cluster', '-')} ({100 * rep.get('largest_cluster_share', 0):.2f}%) |")
     if res.get("growth"):
         g = res["growth"]

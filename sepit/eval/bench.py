@@ -123,10 +123,11 @@ def _item(p: Labelled, prediction: str, model: str, identity: float | None = Non
 def deeploc_predictions(test: list[Labelled], reference: list[Labelled], identity: float = 0.3,
                         threads: int = 1) -> tuple[list[Prediction], dict]:
     """Naive and nearest-neighbour predictions for the DeepLoc test proteins, and the leakage counts."""
-    from sepit.data.splits import identity_matrix, opal_safe
+    from sepit.data.splits import identity_matrix, opal_safe, total_residues
 
     test_seqs = {t.accession: t.sequence for t in test}
     ref_all = {r.accession: r.sequence for r in reference}
+    ref_residues = total_residues(ref_all.values())
     hits = mmseqs_hits(test_seqs, ref_all, threads)
     kept, counts = remove_leakage(test, reference, hits, identity)
     labels = {r.accession: r.label for r in kept}
@@ -140,7 +141,8 @@ def deeploc_predictions(test: list[Labelled], reference: list[Labelled], identit
         rows.append(_item(p, prior, "naive"))
         hit = None
         for _, t in sorted(ranked.get(p.accession, []), reverse=True):
-            exact = float(identity_matrix([opal_safe(p.sequence)], [opal_safe(ref_all[t])])[0, 0])
+            exact = float(identity_matrix([opal_safe(p.sequence)], [opal_safe(ref_all[t])],
+                                          db_residues=ref_residues)[0, 0])
             if exact < identity:
                 hit = (t, exact)
                 break

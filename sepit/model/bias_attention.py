@@ -122,7 +122,8 @@ def bias_sdpa_attention_forward(module: torch.nn.Module, query: torch.Tensor, ke
                                 scaling: float | None = None, **kwargs) -> tuple[torch.Tensor, None]:
     """transformers' ``sdpa`` interface: (attn_output [B, Q, H, E], None); the bias-gradient path when
     ``uses_bias_path``, else ``sdpa_attention_forward`` unchanged."""
-    if not uses_bias_path(query, key, attention_mask, dropout, **kwargs):
+    causal = kwargs.get("is_causal") or getattr(module, "is_causal", False)
+    if causal or not uses_bias_path(query, key, attention_mask, dropout, **kwargs):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     out_BHQE = BiasAttentionFunction.apply(query, key, value, attention_mask, scaling, CHUNK_ROWS)

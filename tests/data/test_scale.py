@@ -144,10 +144,19 @@ def test_exact_sample_check_finds_leaks_of_a_bad_split():
     assert report["sampled"] == 3 and report["above_threshold"] == 3 and report["against_training"] == 12
     good = {a: ("test" if a.startswith("F0") else "train") for a in seqs}
     assert exact_sample_check(seqs, good, 0.3, sample=10)["above_threshold"] == 0
-    seqs["PEPT"], good["PEPT"] = "SVTP", "train"  # a 4-residue peptide: >= 30% of its length matches anything
-    report = exact_sample_check(seqs, good, 0.3, sample=10)
-    assert report["above_threshold"] >= 1 and report["above_threshold_vs_30aa_or_longer"] == 0
-    assert {e["train"] for e in report["examples"]} == {"PEPT"} and report["examples"][0]["train_length"] == 4
+    seqs["PEPT"], good["PEPT"] = "SVTP", "train"  # a peptide matching 50-75% of itself anywhere, insignificantly
+    assert exact_sample_check(seqs, good, 0.3, sample=10)["above_threshold"] == 0
+
+
+def test_exact_sample_check_is_capped_by_alignments(monkeypatch):
+    import sepit.data.splits as splits
+
+    seqs = _family_sequences(n_families=4, members=4)
+    bad = {a: ("test" if a.endswith("M0") else "train") for a in seqs}
+    monkeypatch.setattr(splits, "EXACT_CHECK_MAX_ALIGNMENTS", 25)  # 12 training proteins: 2 queries fit
+    report = exact_sample_check(seqs, bad, 0.3, sample=4, seed=0)
+    assert report["sampled"] == 2 and report["capped_from"] == 4 and report["above_threshold"] == 2
+    assert "capped_from" not in exact_sample_check(seqs, bad, 0.3, sample=1, seed=0)
 
 
 @needs_mmseqs
@@ -175,3 +184,25 @@ def test_training_reads_with_dataloader_workers(tmp_path):
     assert training_arguments(TrainConfig(), cfg.stage2.optim, tmp_path).dataloader_num_workers == 0
     with pytest.raises(ConfigError, match="dataloader_workers"):
         TrainConfig(dataloader_workers=-1)
+
+
+@needs_mmseqs
+def test_search_check_links_clusters_through_their_representatives(monkeypatch):
+    """Clustering that splits each family in two clusters (M0+M1 with representative M0, M2+M3 with M2): the
+    search check aligns only representatives, finds M0 ~ M2 and joins the halves, so no family straddles."""
+    import sepit.data.splits as splits
+
+    seqs = _family_sequences(n_families=6, members=4)
+    halves = [(f"F{f}M{a}", f"F{f}M{a + 1}") for f in range(6) for a in (0, 2)]
+    monkeypatch.setattr(splits, "mmseqs_pairs", lambda *args, **kwargs: list(halves))
+    monkeypatch.setattr(splits, "EXACT_VERIFY_MAX", 0)
+    searched: list[str] = []
+    real_search = splits._SearchCheck._search
+    monkeypatch.setattr(splits._SearchCheck, "_search", lambda self, q: (searched.extend(q), real_search(self, q)))
+    split, report = homology_split_report(seqs, 0.3, (0.5, 0.17, 0.33), seed=1, method="mmseqs", check_sample=3)
+    assert report["search_check"]["representatives"] == 12 and report["search_repairs"]["pairs_added"] >= 1
+    assert searched and all(a.endswith(("M0", "M2")) for a in searched)
+    for f in range(6):
+        assert len({split[f"F{f}M{m}"] for m in range(4)}) == 1
+    loose, _ = homology_split_report(seqs, 0.3, (0.5, 0.17, 0.33), seed=1, method="mmseqs", verify=False)
+    assert any(len({loose[f"F{f}M{m}"] for m in range(4)}) > 1 for f in range(6))  # the check is what joins them

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import math
 import random
 import shutil
 
+import numpy as np
 import pytest
 from Bio.Align import PairwiseAligner, substitution_matrices
 
@@ -32,10 +34,16 @@ def _aligner() -> PairwiseAligner:
                            open_gap_score=-12, extend_gap_score=-1)
 
 
-def reference_identity(a: str, b: str) -> float:
+def reference_identity(a: str, b: str, db_residues: int) -> float:
     """Identity by Biopython, independent of sepit's pyopal path: identical aligned residues of the best local
-    alignment over the shorter length (the definition in sepit.data.splits)."""
-    return _aligner().align(a, b)[0].counts().identities / min(len(a), len(b))
+    alignment over the shorter length, 0 unless the alignment is significant: E = m N 2^-bits <= 1e-3 with
+    m the shorter length, N = ``db_residues``, bits = (0.267 S - ln 0.041) / ln 2 (the definition in
+    sepit.data.splits)."""
+    aln = _aligner().align(a, b)[0]
+    bits = (0.267 * aln.score - math.log(0.041)) / math.log(2)
+    if min(len(a), len(b)) * db_residues * 2.0 ** -bits > 1e-3:
+        return 0.0
+    return aln.counts().identities / min(len(a), len(b))
 
 
 def _nearest_by_kmers(query: str, targets: list[str], top: int, k: int = 3) -> list[str]:
@@ -55,10 +63,11 @@ def _check(seqs, split, threshold, top: int | None = None):
     with ``top``, to its ``top`` nearest training proteins by shared 3-mers)."""
     train = [seqs[a] for a, s in split.items() if s == "train"]
     held_out = [a for a, s in split.items() if s != "train"]
+    n = sum(len(x) for x in seqs.values())
     assert train and held_out
     for acc in held_out:
         targets = train if top is None else _nearest_by_kmers(seqs[acc], train, top)
-        assert max(reference_identity(seqs[acc], t) for t in targets) < threshold, (acc, split[acc])
+        assert max(reference_identity(seqs[acc], t, n) for t in targets) < threshold, (acc, split[acc])
 
 
 def test_homology_split_keeps_families_together():
@@ -74,11 +83,11 @@ def test_reference_identity_separates_families_and_agrees_with_sepit():
     """The independent identity can fail the split check: family members are far above 0.3, and sepit's own
     identities agree with it on every pair of the toy families."""
     seqs = _family_sequences(n_families=3, members=2)
-    names = sorted(seqs)
+    names, n = sorted(seqs), sum(len(x) for x in seqs.values())
     for i, a in enumerate(names):
-        ours = identities(seqs[a], [seqs[b] for b in names[i + 1:]])
+        ours = identities(seqs[a], [seqs[b] for b in names[i + 1:]], db_residues=n)
         for b, got in zip(names[i + 1:], ours, strict=True):
-            ref = reference_identity(seqs[a], seqs[b])
+            ref = reference_identity(seqs[a], seqs[b], n)
             assert ref > 0.6 if a[:2] == b[:2] else ref < 0.3, (a, b, ref)
             assert got == pytest.approx(ref, abs=0.05), (a, b)
 
@@ -135,12 +144,14 @@ def test_real_proteins_with_mmseqs_are_verified(shared_data):
     _check(seqs, split, 0.3, top=3)
 
 
-def test_identity_is_symmetric_where_smith_waterman_ties(shared_data):
+def test_identity_is_symmetric_where_smith_waterman_ties(shared_data, monkeypatch):
     """A 60-residue protein and a 1,166-residue one whose best local alignments tie in score: pyopal's traceback
     gives 0.317 identity with the short one as query and 0.117 the other way. The split's identity is the
-    larger, whichever side the proteins are on, so the pair links at 0.3 in both orders."""
+    larger, whichever side the proteins are on. The alignment is a chance one (raw score 28, 15 bits): shown
+    with significance switched off; with it, neither order links the pair."""
     import gzip
 
+    import sepit.data.splits as splits
     from sepit.data.splits import cross_split_pairs, identity_matrix, opal_pairs, opal_safe
 
     with gzip.open(shared_data / "uniprot_tsv" / "swissprot2014_go_with_structure.tsv.gz", "rt") as fh:
@@ -148,12 +159,45 @@ def test_identity_is_symmetric_where_smith_waterman_ties(shared_data):
         rows = (dict(zip(header, line.rstrip("\n").split("\t"), strict=True)) for line in fh)
         seqs = {r["Entry"]: opal_safe(r["Sequence"]) for r in rows if r["Entry"] in ("Q97ZE3", "P23477")}
     short, long = seqs["Q97ZE3"], seqs["P23477"]
+
+    def links() -> list[int]:
+        found = [len(opal_pairs(order, 0.3)) for order in (seqs, dict(reversed(seqs.items())))]
+        for held in seqs:
+            found.append(len(cross_split_pairs(seqs, {a: ("test" if a == held else "train") for a in seqs}, 0.3)))
+        return found
+
+    assert identity_matrix([short], [long])[0, 0] == identity_matrix([long], [short])[0, 0] == 0.0
+    assert links() == [0, 0, 0, 0]
+    monkeypatch.setattr(splits, "MAX_EVALUE", float("inf"))  # significance off
     one_way, other_way = identities(short, [long])[0], identities(long, [short])[0]
     assert one_way >= 0.3 > other_way  # the tie this test is about (pyopal's traceback)
     both = identity_matrix([short], [long])[0, 0]
     assert both == identity_matrix([long], [short])[0, 0] == max(one_way, other_way)
-    for order in (["Q97ZE3", "P23477"], ["P23477", "Q97ZE3"]):
-        assert len(opal_pairs({a: seqs[a] for a in order}, 0.3)) == 1
-    for held in ("Q97ZE3", "P23477"):
-        split = {a: ("test" if a == held else "train") for a in seqs}
-        assert len(cross_split_pairs(seqs, split, 0.3)) == 1
+    assert links() == [1, 1, 1, 1]
+
+
+def test_insignificant_alignments_do_not_link():
+    """A 4-residue peptide with 3 residues of a protein reaches 75% of the shorter length, but such an alignment
+    is not significant: its identity is 0 and it links nothing; family members still link."""
+    from sepit.data.splits import opal_pairs
+
+    seqs = _family_sequences(n_families=2, members=2)
+    pep = seqs["F0M0"][10:13] + ("W" if seqs["F0M0"][13] != "W" else "Y")  # 3 of 4 residues from F0M0
+    seqs["PEPT"] = pep
+    n = sum(len(x) for x in seqs.values())
+    raw = _aligner().align(pep, seqs["F0M0"])[0].counts().identities / 4
+    assert raw >= 0.75  # what identity without significance would say
+    assert identities(pep, [seqs["F0M0"], seqs["F1M0"]], db_residues=n) == [0.0, 0.0]
+    pairs = {frozenset(p) for p in opal_pairs(seqs, 0.3)}
+    assert pairs == {frozenset(("F0M0", "F0M1")), frozenset(("F1M0", "F1M1"))}
+
+
+def test_evalue_by_hand():
+    """E = m N 2^-bits, bits = (0.267 S - ln 0.041) / ln 2: S = 100 gives 43.13 bits."""
+    from sepit.data.splits import evalues
+
+    bits = (26.7 - math.log(0.041)) / math.log(2)
+    assert bits == pytest.approx(43.13, abs=0.01)
+    got = evalues(np.array([100.0, 50.0]), np.array([300, 30]), 10**8)
+    assert got[0] == pytest.approx(300 * 1e8 * 2 ** -bits, rel=1e-9) and got[0] < 1e-2
+    assert got[1] == pytest.approx(30 * 1e8 * 2 ** -((13.35 - math.log(0.041)) / math.log(2)), rel=1e-9)
