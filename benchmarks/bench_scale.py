@@ -110,7 +110,7 @@ def bench_build(args, size: int, work: Path) -> dict:
     n = in_child(subsample, args.data, size, tsv)
     out = work / f"ds{size}"
     cmd = [sys.executable, "-m", "sepit", "data", "build", "--input", str(tsv), "--out", str(out), "--overwrite",
-           "--split", "homology", "--identity", "0.3", "--threads", str(args.threads), "--no-progress",
+           "--split", args.split, "--identity", "0.3", "--threads", str(args.threads), "--no-progress",
            "--go-ontology", "none", "--split-check-sample", str(args.split_check_sample)]
     res = run_measured(cmd)
     summary = json.loads((out / "summary.json").read_text())
@@ -278,9 +278,7 @@ def markdown(res: dict) -> str:
         check_txt = (f"{check['above_threshold']}/{check['sampled']}{capped} above, {check['seconds']} s"
                      if check else "full exact" if "exact_repairs" in rep else "-")
         search = rep.get("search_repairs") or {}
-        reps = (rep.get("search_check") or {}).get("representatives")
-        search_txt = (f"{search['rounds']} rounds, {search['pairs_added']:,} links"
-                      + (f", {reps:,} representatives" if reps else "") if search else "-")
+        search_txt = f"{search['rounds']} rounds, {search['pairs_added']:,} links" if search else "-"
         lines.append(f"| {b['proteins']:,} | {b['instructions']:,} | {b['seconds'] / 60:.1f} min |"
                      f" {b['peak_rss_mib'] / 1024:.2f} GiB | {_gib(b.get('sepit_peak_rss_mib'))} |"
                      f" {b['peak_tree_rss_mib'] / 1024:.2f} GiB |"
@@ -288,6 +286,13 @@ def markdown(res: dict) -> str:
                      f" {tm.get('structures_and_instructions', 0):.0f} s | {tm.get('write', 0):.0f} s | {search_txt} |"
                      f" {check_txt} |"
                      f" {rep.get('largest_cluster', '-')} ({100 * rep.get('largest_cluster_share', 0):.2f}%) |")
+    for _, b in sorted(res.get("build_random", {}).items(), key=lambda kv: int(kv[0])):
+        tm = b.get("timings_s") or {}
+        lines += ["", f"Random split (no homology split), {b['proteins']:,} proteins: {b['seconds'] / 60:.1f} min,"
+                  f" peak RSS {b['peak_rss_mib'] / 1024:.2f} GiB (sepit {_gib(b.get('sepit_peak_rss_mib'))});"
+                  f" read {tm.get('read', 0):.0f} s, split {tm.get('split', 0):.0f} s, structures + instructions"
+                  f" {tm.get('structures_and_instructions', 0):.0f} s, write {tm.get('write', 0):.0f} s;"
+                  f" {b['instructions']:,} instructions."]
     if res.get("growth"):
         g = res["growth"]
         lines += ["", f"Fitted growth over these sizes: time ~ n^{g['time_exponent']}, peak RSS ~ n^{g['rss_exponent']}"
@@ -321,6 +326,9 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["build", "structures", "nn", "loading"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--split-check-sample", type=int, default=1000)
+    ap.add_argument("--split", choices=("homology", "random"), default="homology",
+                    help="random: builds without the homology split (results under build_random; their stores"
+                         " serve the nn and loading parts)")
     ap.add_argument("--tar-files", type=int, default=20000)
     ap.add_argument("--nn-queries", type=int, default=1000)
     ap.add_argument("--load-items", type=int, default=20000)
@@ -353,7 +361,7 @@ def main() -> None:
         result = bench_build(args, size, args.work)
         result.pop("output", None)
         print(f"build {size}: {result}", flush=True)
-        save("build", result, size)
+        save("build" if args.split == "homology" else "build_random", result, size)
     save("growth", growth(res.get("build", {})))
     if "structures" in args.parts:
         save("structures", bench_structures(args, args.work))
