@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from test_encoder import make_batch as encoder_batch
 from torch.utils._python_dispatch import TorchDispatchMode
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
@@ -14,6 +15,12 @@ from sepit.model import bias_attention
 from sepit.model.bias_attention import BiasAttentionFunction, bias_sdpa_attention_forward, fused_bias_attention
 from sepit.model.encoder import SepitEncoderConfig, SepitEncoderModel
 from sepit.model.esm_tokenizer import esm_config
+
+
+def make_batch():
+    """Two proteins (9 and 6 residues): the second padded, its residue 3 without a point."""
+    return encoder_batch((9, 6))
+
 
 B, H, L, E = 2, 3, 11, 8
 NEG = torch.finfo(torch.float32).min / 2
@@ -89,22 +96,6 @@ def test_default_scale_row_broadcast_mask_and_bf16():
     assert ours.dtype == torch.bfloat16 and ours_grads[3].dtype == torch.bfloat16
     for got, math_, want in zip([ours, *ours_grads], [math, *math_grads], [ref, *ref_grads], strict=True):
         assert (got.double() - want).abs().max() <= 1.5 * (math_.double() - want).abs().max() + 1e-3
-
-
-def make_batch(lengths=(9, 6), seed: int = 0):
-    """<cls> residues <eos> <pad>...: the second protein padded, its residue 3 without a point."""
-    g = torch.Generator().manual_seed(seed)
-    n_tok = max(lengths) + 2
-    ids = torch.ones(len(lengths), n_tok, dtype=torch.long)
-    coords = torch.zeros(len(lengths), n_tok, 3)
-    coord_mask = torch.zeros(len(lengths), n_tok, dtype=torch.bool)
-    for b, n in enumerate(lengths):
-        ids[b, 0], ids[b, n + 1] = 0, 2
-        ids[b, 1:n + 1] = torch.randint(4, 24, (n,), generator=g)
-        coords[b, 1:n + 1] = torch.cumsum(torch.randn(n, 3, generator=g) * 2.0, 0)
-        coord_mask[b, 1:n + 1] = True
-    coord_mask[1, 4] = False
-    return dict(input_ids=ids, attention_mask=(ids != 1).long(), coords=coords, coord_mask=coord_mask)
 
 
 def _tiny(attn: str, seed: int = 0) -> SepitEncoderModel:
