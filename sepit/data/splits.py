@@ -164,7 +164,7 @@ class _SearchCheck:
         for q, rows in hits:
             self.links[self.accs[int(q)]] = [
                 self.accs[int(h.target)] for h in rows if h.target != q and h.identity >= self.identity
-                and min(h.qlen, h.tlen) * self.db_residues * 2.0 ** -h.bits <= MAX_EVALUE]
+                and evalue_of_bits(h.bits, min(h.qlen, h.tlen), self.db_residues) <= MAX_EVALUE]
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -265,6 +265,11 @@ def total_residues(seqs) -> int:
 def evalues(raw_scores: np.ndarray, shorter_len: np.ndarray, db_residues: int) -> np.ndarray:
     """E = m N 2^-bits for Smith-Waterman raw scores (BLOSUM62, 11/1), m = the shorter length."""
     bits = (KA_LAMBDA * np.asarray(raw_scores, dtype=np.float64) - math.log(KA_K)) / math.log(2)
+    return evalue_of_bits(bits, shorter_len, db_residues)
+
+
+def evalue_of_bits(bits, shorter_len, db_residues: int):
+    """E = m N 2^-bits (m = the shorter length, N = residues searched); arrays or numbers."""
     return shorter_len * float(db_residues) * np.exp2(-bits)
 
 
@@ -307,34 +312,39 @@ def identity_matrix(queries: list[str], targets: list[str], threads: int = 1,
                     db_residues: int | None = None) -> np.ndarray:
     """[Q, T] identity of every (query, target) pair, the larger of both alignment directions (symmetric;
     ``db_residues``: N of the E-value, default the targets' residues)."""
-    q_lens, t_lens = np.array([len(q) for q in queries]), np.array([len(t) for t in targets])
+    t_lens = np.array([len(t) for t in targets])
     n = total_residues(targets) if db_residues is None else db_residues
     out = np.zeros((len(queries), len(targets)))
     if not len(queries) or not len(targets):
         return out
-    t_db, q_db = pyopal.Database(targets), pyopal.Database(queries)
+    t_db = pyopal.Database(targets)
     for i, q in enumerate(queries):
-        out[i] = _identity_row(q, targets, t_db, t_lens, threads, n)
-    for j, t in enumerate(targets):
-        np.maximum(out[:, j], _identity_row(t, queries, q_db, q_lens, threads, n), out=out[:, j])
+        out[i] = _both_directions(q, _identity_row(q, targets, t_db, t_lens, threads, n), targets, n)
     return out
+
+
+def _both_directions(query: str, row: np.ndarray, targets: list[str], db_residues: int) -> np.ndarray:
+    """``row`` (identities with ``query`` as the query) raised to the other direction's identity where larger.
+    The score, hence significance, is the same both ways, so only the significant (non-zero) pairs are
+    re-aligned."""
+    for j in np.nonzero(row)[0].tolist():
+        row[j] = max(row[j], _identity_row(targets[j], [query], [query], np.array([len(query)]), 1,
+                                           db_residues)[0])
+    return row
 
 
 def best_identity(queries: list[str], targets: list[str], threads: int = 1, db_residues: int | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Per query: the highest identity to any target (both directions, as :func:`identity_matrix`) and that
-    target's index (-1: none significant), streamed: memory [Q + T]. The score is the same in both directions,
-    so the reverse direction only re-aligns the significant pairs."""
-    q_lens, t_lens = np.array([len(q) for q in queries]), np.array([len(t) for t in targets])
+    target's index (-1: none significant), streamed: memory [Q + T]."""
+    t_lens = np.array([len(t) for t in targets])
     n = total_residues(targets) if db_residues is None else db_residues
     best, where = np.zeros(len(queries)), np.full(len(queries), -1)
     if not len(queries) or not len(targets):
         return best, where
     t_db = pyopal.Database(targets)
     for i, q in enumerate(queries):
-        row = _identity_row(q, targets, t_db, t_lens, threads, n)
-        for j in np.nonzero(row)[0].tolist():  # the other direction, significant pairs only
-            row[j] = max(row[j], _identity_row(targets[j], [q], [q], q_lens[i:i + 1], 1, n)[0])
+        row = _both_directions(q, _identity_row(q, targets, t_db, t_lens, threads, n), targets, n)
         if row.max() > 0:
             best[i], where[i] = row.max(), int(row.argmax())
     return best, where
