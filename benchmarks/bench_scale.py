@@ -111,7 +111,9 @@ def bench_build(args, size: int, work: Path) -> dict:
     out = work / f"ds{size}"
     cmd = [sys.executable, "-m", "sepit", "data", "build", "--input", str(tsv), "--out", str(out), "--overwrite",
            "--split", args.split, "--identity", "0.3", "--threads", str(args.threads), "--no-progress",
-           "--go-ontology", "none", "--split-check-sample", str(args.split_check_sample)]
+           "--go-ontology", "none", "--split-check-sample", str(args.split_check_sample),
+           "--split-check-max-seqs", str(args.split_check_max_seqs),
+           *(["--split-check-sensitivity", str(args.split_check_sensitivity)] if args.split_check_sensitivity else [])]
     res = run_measured(cmd)
     summary = json.loads((out / "summary.json").read_text())
     res.update(proteins=n, instructions=summary["instructions"], timings_s=summary.get("timings_s"),
@@ -119,6 +121,19 @@ def bench_build(args, size: int, work: Path) -> dict:
                split_report=summary.get("split_report"), threads=args.threads,
                split_check_sample=args.split_check_sample)
     return res
+
+
+def _search_text(search: dict) -> str:
+    """Rounds and links of the search check; with its settings and the proteins searched per round when the
+    build recorded them (builds before the own-side exclusion searched all proteins, 1000 candidates)."""
+    if not search:
+        return "-"
+    text = f"{search['rounds']} rounds, {search['pairs_added']:,} links"
+    if "searched_per_round" in search:
+        per_round = " + ".join(f"{n:,}" for n in search["searched_per_round"])
+        text += (f"; -s {search['sensitivity']}, {search['max_seqs']} candidates; searched {per_round}"
+                 f" in {sum(search['seconds_per_round']):.0f} s")
+    return text
 
 
 def _accession(i: int) -> str:
@@ -261,24 +276,19 @@ def _gib(mib: float | None) -> str:
     return "-" if mib is None else f"{mib / 1024:.2f} GiB"
 
 
-def markdown(res: dict) -> str:
-    load = " (times under shared load: several jobs on the 2 cores)" if res.get("shared_load") else ""
-    lines = ["## Swiss-Prot scale (bench_scale.py)", "",
-             f"Swiss-Prot 2014-01 TSV subsamples, homology split at 30% (MMseqs2), {res.get('threads')} threads"
-             f"{load}. Peak RSS = largest single process (sepit or an MMseqs2 child); sepit = the build's own"
-             " process; tree = sampled sum.", "",
-             "| proteins | instructions | wall-clock | peak RSS | sepit RSS | tree RSS | read | split |"
+def _build_table(builds: dict) -> list[str]:
+    lines = ["| proteins | instructions | wall-clock | peak RSS | sepit RSS | tree RSS | read | split |"
              " structures+instr. | write | search check | exact check (sample) | largest cluster |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for size in sorted(res.get("build", {}), key=int):
-        b = res["build"][size]
+    for size in sorted(builds, key=int):
+        b = builds[size]
         tm, rep = b.get("timings_s") or {}, b.get("split_report") or {}
         check = rep.get("exact_check") or {}
         capped = f" (capped from {check['capped_from']:,})" if check.get("capped_from") else ""
         check_txt = (f"{check['above_threshold']}/{check['sampled']}{capped} above, {check['seconds']} s"
                      if check else "full exact" if "exact_repairs" in rep else "-")
         search = rep.get("search_repairs") or {}
-        search_txt = f"{search['rounds']} rounds, {search['pairs_added']:,} links" if search else "-"
+        search_txt = _search_text(search)
         lines.append(f"| {b['proteins']:,} | {b['instructions']:,} | {b['seconds'] / 60:.1f} min |"
                      f" {b['peak_rss_mib'] / 1024:.2f} GiB | {_gib(b.get('sepit_peak_rss_mib'))} |"
                      f" {b['peak_tree_rss_mib'] / 1024:.2f} GiB |"
@@ -286,6 +296,20 @@ def markdown(res: dict) -> str:
                      f" {tm.get('structures_and_instructions', 0):.0f} s | {tm.get('write', 0):.0f} s | {search_txt} |"
                      f" {check_txt} |"
                      f" {rep.get('largest_cluster', '-')} ({100 * rep.get('largest_cluster_share', 0):.2f}%) |")
+    return lines
+
+
+def markdown(res: dict) -> str:
+    load = " (times under shared load: several jobs on the 2 cores)" if res.get("shared_load") else ""
+    lines = ["## Swiss-Prot scale (bench_scale.py)", "",
+             f"Swiss-Prot 2014-01 TSV subsamples, homology split at 30% (MMseqs2), {res.get('threads')} threads"
+             f"{load}. Peak RSS = largest single process (sepit or an MMseqs2 child); sepit = the build's own"
+             " process; tree = sampled sum.", "",
+             *_build_table(res.get("build", {}))]
+    if res.get("build_before_exclusion"):
+        lines += ["", "Before the search check left out each held-out side's own proteins (every held-out protein"
+                  " against all proteins, -s 7.5, 1000 candidates):", "",
+                  *_build_table(res["build_before_exclusion"])]
     for _, b in sorted(res.get("build_random", {}).items(), key=lambda kv: int(kv[0])):
         tm = b.get("timings_s") or {}
         lines += ["", f"Random split (no homology split), {b['proteins']:,} proteins: {b['seconds'] / 60:.1f} min,"
@@ -326,6 +350,8 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["build", "structures", "nn", "loading"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--split-check-sample", type=int, default=1000)
+    ap.add_argument("--split-check-sensitivity", type=float, default=None, help="default: the build's")
+    ap.add_argument("--split-check-max-seqs", type=int, default=100)
     ap.add_argument("--split", choices=("homology", "random"), default="homology",
                     help="random: builds without the homology split (results under build_random; their stores"
                          " serve the nn and loading parts)")

@@ -61,11 +61,13 @@ class BuildConfig:
     structure_index: str | None = None
     split: str = "homology"  # homology | random
     identity: float = 0.3
-    coverage: float = 0.8  # MMseqs2 clustering: alignment covers this share of both sequences
+    coverage: float = 0.0  # MMseqs2 clustering: alignment covers this share of both sequences
     fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     cluster_method: str = "auto"  # auto | mmseqs | opal
     verify_split: bool = True  # after MMseqs2 clustering: search held-out vs all proteins and repair
     split_check_sample: int = 1000  # exact check (pyopal) of this many held-out proteins, at scale
+    split_check_sensitivity: float | None = None  # search check's MMseqs2 -s; None: 7.5 to 100k proteins, else 5.7
+    split_check_max_seqs: int = 100  # candidates per held-out protein in that search (other sides only)
     seed: int = 0
     min_structure_identity: float = 0.9
     yes_no_pairs: int = 1
@@ -183,7 +185,9 @@ def assign_splits(sequences: dict[str, str], cfg: BuildConfig) -> tuple[dict[str
     if cfg.split == "homology":
         return homology_split_report(sequences, cfg.identity, fractions, cfg.seed, cfg.cluster_method,
                                      cfg.threads, verify=cfg.verify_split, coverage=cfg.coverage,
-                                     check_sample=cfg.split_check_sample)
+                                     check_sample=cfg.split_check_sample,
+                                     check_sensitivity=cfg.split_check_sensitivity,
+                                     check_max_seqs=cfg.split_check_max_seqs)
     raise ConfigError(f"unknown split {cfg.split!r} (homology or random)")
 
 
@@ -193,6 +197,10 @@ def build_dataset(cfg: BuildConfig) -> dict:
         raise ConfigError("a build needs at least one input file and an output folder")
     if cfg.batch_size < 1 or cfg.threads < 1:
         raise ConfigError(f"batch size and threads must be >= 1, got {cfg.batch_size} and {cfg.threads}")
+    sensitivity = cfg.split_check_sensitivity
+    if (sensitivity is not None and not 1.0 <= sensitivity <= 7.5) or cfg.split_check_max_seqs < 1:
+        raise ConfigError(f"split check: sensitivity must be in [1, 7.5] and max seqs >= 1, got"
+                          f" {cfg.split_check_sensitivity} and {cfg.split_check_max_seqs}")
     if Path(cfg.out).exists() and not cfg.overwrite:  # checked now, not after the whole build
         raise ConfigError(f"output folder {cfg.out} already exists (pass --overwrite to replace it)")
     ontology = GeneOntology.load(cfg.go_ontology) if cfg.go_ontology else None  # a bad file fails first
@@ -253,7 +261,8 @@ class PartialBuild:
         inputs = [_file_key(p) for p in cfg.inputs]
         self.keys = {
             "split": _digest([inputs, cfg.split, cfg.identity, cfg.coverage, cfg.fractions, cfg.cluster_method,
-                              cfg.verify_split, cfg.split_check_sample, cfg.seed]),
+                              cfg.verify_split, cfg.split_check_sample, cfg.seed, cfg.split_check_sensitivity,
+                              cfg.split_check_max_seqs]),
             "proteins": _digest([inputs, _file_key(cfg.structures), _file_key(cfg.structure_index),
                                  cfg.min_structure_identity, cfg.batch_size, 1]),
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import shutil
 import tarfile
 
@@ -169,8 +170,13 @@ def test_split_at_scale_reports_clusters_and_the_exact_sample_check(monkeypatch)
     assert report["exact_check"]["sampled"] == 5 and report["exact_check"]["above_threshold"] == 0
     assert report["largest_cluster"] == 4 and report["largest_cluster_share"] == round(4 / 24, 4)
     assert report["search_repairs"]["rounds"] >= 1 and "exact_repairs" not in report
+    assert report["search_repairs"]["sensitivity"] == 7.5 and report["search_repairs"]["max_seqs"] == 100
+    assert len(report["search_repairs"]["searched_per_round"]) == report["search_repairs"]["rounds"]
     for f in range(6):
         assert len({split[f"F{f}M{m}"] for m in range(4)}) == 1
+    monkeypatch.setattr(splits, "SENSITIVE_CHECK_MAX", 10)  # more proteins than this: MMseqs2's default -s
+    _, report = homology_split_report(seqs, 0.3, (0.5, 0.17, 0.33), seed=1, method="mmseqs", check_sample=1)
+    assert report["search_repairs"]["sensitivity"] == 5.7
 
 
 def test_training_reads_with_dataloader_workers(tmp_path):
@@ -203,3 +209,77 @@ def test_search_check_joins_clusters_that_clustering_left_apart(monkeypatch):
     assert report["search_repairs"]["pairs_added"] >= 1  # valid ~ test links: held-out on both sides
     for f in range(6):
         assert len({split[f"F{f}M{m}"] for m in range(4)}) == 1
+
+
+def _crowded_family(members=8, far=0.45, length=120, seed=3):
+    """One family: members M0..M{n-2} close to their root (~90%), the last one far from it (``far`` mutated), so
+    every close member's best hits are its close siblings; plus unrelated random proteins."""
+    rng = random.Random(seed)
+    alphabet = "ACDEFGHIKLMNPQRSTVWY"
+    root = [rng.choice(alphabet) for _ in range(length)]
+
+    def mutate(rate):
+        return "".join(c if rng.random() > rate else rng.choice(alphabet) for c in root)
+
+    seqs = {f"M{m}": mutate(0.1) for m in range(members - 1)}
+    seqs[f"M{members - 1}"] = mutate(far)
+    seqs.update({f"R{i}": "".join(rng.choice(alphabet) for _ in range(length)) for i in range(6)})
+    return seqs
+
+
+@needs_mmseqs
+def test_search_check_leaves_out_the_own_side_so_siblings_cannot_crowd_out_a_crossing_link():
+    """Held-out siblings fill a search of all proteins limited to 2 candidates; the check searches each held-out
+    side against the other sides only, so every held-out member finds its training relative."""
+    from sepit.data.splits import _SearchCheck
+
+    seqs = _crowded_family()
+    last = "M7"
+    split = {a: ("test" if a.startswith("M") and a != last else "train") for a in seqs}
+    crowded = dict(mmseqs_topk(list(seqs.items()), list(seqs.items()), k=3, max_seqs=3, sensitivity=7.5))
+    assert all(last not in {h.target for h in crowded[f"M{m}"]} for m in range(7))  # precondition: crowded out
+    check = _SearchCheck(seqs, 0.3, threads=1, max_seqs=2)
+    try:
+        missed = set(check.missed(split))
+    finally:
+        check.close()
+    assert {(f"M{m}", last) for m in range(7)} <= missed
+    assert check.log[0]["searched"] == 7 and all(a.startswith("M") for pair in missed for a in pair)
+
+
+@needs_mmseqs
+def test_search_check_searches_again_the_proteins_whose_side_changed():
+    """Pairs left out by the first round (both proteins on one side then) are searched once a protein moves: to
+    training (against the held-out proteins) or to the other held-out side (against all proteins)."""
+    from sepit.data.splits import _SearchCheck
+
+    seqs = _family_sequences(n_families=3, members=4)
+    first = {a: ("test" if a.startswith("F0") else "valid" if a.startswith("F1") else "train") for a in seqs}
+    check = _SearchCheck(seqs, 0.3, threads=1)
+    try:
+        round1 = set(check.missed(first))
+        assert not any(a.startswith("F0") and b.startswith("F0") for a, b in round1)  # one side: left out
+        second = dict(first, F0M1="train", F1M1="test")  # moved: test -> train, valid -> test
+        round2 = set(check.missed(second))
+    finally:
+        check.close()
+    assert {("F0M1", "F0M0"), ("F0M1", "F0M2"), ("F1M1", "F1M0")} <= round2
+    assert check.log[1]["searched"] == 2  # only the two proteins that moved
+    assert all(second[a] != second[b] for a, b in round2)
+
+
+@needs_mmseqs
+def test_mmseqs_clustering_joins_a_fragment_to_its_family_at_the_default_coverage():
+    """The split's identity has no coverage term (identical residues / shorter length): a 45-residue fragment of a
+    family member joins the family at the default coverage (0) but not when both sequences must be 80% covered."""
+    from sepit.data.splits import _components, mmseqs_pairs
+
+    seqs = _family_sequences(n_families=3, members=3, length=150)
+    seqs["FRAG"] = seqs["F0M0"][20:65]
+
+    def family_of_fragment(**kwargs):
+        comps = _components(list(seqs), mmseqs_pairs(seqs, 0.3, **kwargs))
+        return next(sorted(c) for c in comps if "FRAG" in c)
+
+    assert family_of_fragment() == ["F0M0", "F0M1", "F0M2", "FRAG"]
+    assert family_of_fragment(coverage=0.8) == ["FRAG"]
