@@ -19,10 +19,18 @@ Parts (``--parts``):
 - nn: MMseqs2 top-k (k=50) of ``--nn-queries`` proteins against the largest size's proteins, through the
   nearest-neighbour baseline's search path; time and peak RSS (subprocess).
 - loading: random training items read from the built stores (row + memory-mapped protein lookup, what the
-  collator does before tokenising) for the smallest and the largest size: items/s, ratio.
+  collator does before tokenising) for the smallest and the largest size: items/s, ratio. Each store's files
+  are first dropped from the page cache (``posix_fadvise DONTNEED``: a cold start); a first pass over
+  ``--load-items`` random items, then a second pass over as many other random items in the same process.
+- pipeline: the training input path itself on the same two stores, cold as above: a seeded sample of
+  ``--pipe-items`` train items (``instruction_items``, the ``max_items`` path), tokenised once
+  (``InstructionCollator.pretokenize``, SmolLM2's tokenizer and chat template), then a shuffled ``DataLoader``
+  with ``--pipe-workers`` workers and the collator (crop, ESM tokens, coordinates, placeholder expansion),
+  batch 8: preparation seconds and collated items/s; ``--pipe-repeats`` runs per size, alternating sizes,
+  median reported.
 
-Results: results/scale.json (every run, merged by key) and results/scale.md (table), and the section
-``bench_scale`` of RESULTS.md. Times measured while other jobs share the CPU are marked so (``--shared-load``).
+Results: results/scale.json (every run, merged by key) and results/scale.md (table), collected into RESULTS.md.
+Times measured while other jobs share the CPU are marked so (``--shared-load``).
 """
 
 from __future__ import annotations
@@ -230,21 +238,92 @@ store = DatasetStore(sys.argv[1])
 items = store.instructions("train")
 open_s = time.perf_counter() - t0
 rng = random.Random(0)
-idx = [rng.randrange(len(items)) for _ in range(int(sys.argv[2]))]
-start = time.perf_counter()
-for i in idx:
-    row = items[i]
-    crop(store.protein(row["accession"]), 1024)
-took = time.perf_counter() - start
-print(json.dumps({"items": len(idx), "items_per_s": round(len(idx) / took, 1), "open_s": round(open_s, 2),
-                  "train_items": len(items),
+n = int(sys.argv[2])
+idx = [rng.randrange(len(items)) for _ in range(2 * n)]
+rates = []
+for part in (idx[:n], idx[n:]):
+    start = time.perf_counter()
+    for i in part:
+        row = items[i]
+        crop(store.protein(row["accession"]), 1024)
+    rates.append(round(n / (time.perf_counter() - start), 1))
+print(json.dumps({"items": n, "items_per_s": rates[0], "second_pass_items_per_s": rates[1],
+                  "open_s": round(open_s, 2), "train_items": len(items),
                   "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 """
 
 
 def bench_loading(args, size: int, work: Path) -> dict:
+    evicted = drop_page_cache(work / f"ds{size}")
     res = run_measured([sys.executable, "-c", LOAD_SCRIPT, str(work / f"ds{size}"), str(args.load_items)])
-    return json.loads(res["output"].strip().splitlines()[-1])
+    return {**json.loads(res["output"].strip().splitlines()[-1]), "evicted_mib": evicted}
+
+
+PIPE_SCRIPT = """
+import json, resource, sys, time
+import torch
+from transformers import AutoTokenizer
+from sepit.data.store import DatasetStore
+from sepit.model.processor import SepitProcessor
+from sepit.resources import SMOLLM2, resolve_model
+from sepit.train.collate import InstructionCollator
+from sepit.train.config import DataSpec
+from sepit.train.data import instruction_items
+folder, n_items, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(0)
+t0 = time.perf_counter()
+store = DatasetStore(folder)
+rows = instruction_items(store, DataSpec(split="train", max_items=n_items, max_residues=1024), seed=0, stride=8)
+sampled_s = time.perf_counter() - t0
+processor = SepitProcessor(AutoTokenizer.from_pretrained(resolve_model(SMOLLM2)), pool_stride=8,
+                           max_residues=1024, on_too_long="truncate")
+collator = InstructionCollator(store, processor, 1024, structure_dropout=0.15, max_answer_tokens=256)
+rows = collator.pretokenize(rows)
+prepared_s = time.perf_counter() - t0
+loader = torch.utils.data.DataLoader(rows, batch_size=8, shuffle=True, collate_fn=collator, num_workers=workers)
+start = time.perf_counter()
+seen = sum(int(batch["input_ids"].shape[0]) for batch in loader)
+took = time.perf_counter() - start
+print(json.dumps({"items": seen, "items_per_s": round(seen / took, 1), "sample_s": round(sampled_s, 1),
+                  "prepare_s": round(prepared_s, 1), "workers": workers,
+                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+"""
+
+
+def bench_pipeline(args, size: int, work: Path) -> dict:
+    evicted = drop_page_cache(work / f"ds{size}")
+    res = run_measured([sys.executable, "-c", PIPE_SCRIPT, str(work / f"ds{size}"), str(args.pipe_items),
+                        str(args.pipe_workers)])
+    return {**json.loads(res["output"].strip().splitlines()[-1]), "evicted_mib": evicted}
+
+
+def pipeline_repeats(args, sizes: tuple[int, int]) -> dict:
+    """``--pipe-repeats`` runs of each size, alternating (small, large, small, ...), so that drifts of the machine
+    fall on both; per size the run with the median items/s, and every run's items/s."""
+    runs: dict[str, list[dict]] = {str(s): [] for s in sizes}
+    for _ in range(args.pipe_repeats):
+        for size in sizes:
+            runs[str(size)].append(bench_pipeline(args, size, args.work))
+    out = {}
+    for size, results in runs.items():
+        ordered = sorted(results, key=lambda r: r["items_per_s"])
+        out[size] = {**ordered[len(ordered) // 2], "runs_items_per_s": [r["items_per_s"] for r in results]}
+    return out
+
+
+def drop_page_cache(folder: Path) -> float:
+    """Ask the kernel to drop ``folder``'s files from the page cache (clean pages only; no privileges needed),
+    so that a measurement starts cold. Returns the MiB of files covered."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+            total += path.stat().st_size
+    return round(total / 2**20, 1)
 
 
 def growth(build: dict) -> dict:
@@ -270,6 +349,18 @@ def growth(build: dict) -> dict:
     fig.tight_layout()
     fig.savefig(RESULTS / "scale_growth.png", dpi=110)
     return out
+
+
+def _ratio_text(by_size: dict) -> str:
+    """'; largest/smallest = r' for the items/s of a loading result (and of its second pass when present)."""
+    sizes = sorted(by_size, key=int)
+    if len(sizes) < 2:
+        return ""
+    small, large = by_size[sizes[0]], by_size[sizes[-1]]
+    text = f"; ratio {large['items_per_s'] / small['items_per_s']:.2f}"
+    if "second_pass_items_per_s" in small and "second_pass_items_per_s" in large:
+        text += f" (second pass {large['second_pass_items_per_s'] / small['second_pass_items_per_s']:.2f})"
+    return text
 
 
 def _gib(mib: float | None) -> str:
@@ -337,9 +428,20 @@ def markdown(res: dict) -> str:
                   f" at most {x['max_kept']} kept."]
     if res.get("loading"):
         lo = res["loading"]
-        parts = [f"{k} proteins: {v['items_per_s']:,} items/s (open {v['open_s']} s, peak RSS {v['peak_rss_mib']} MiB)"
+        parts = [f"{k} proteins: {v['items_per_s']:,} items/s"
+                 + (f", second pass {v['second_pass_items_per_s']:,}" if "second_pass_items_per_s" in v else "")
+                 + f" (open {v['open_s']} s, peak RSS {v['peak_rss_mib']} MiB)"
                  for k, v in sorted(lo.items(), key=lambda kv: int(kv[0]))]
-        lines += ["", "Training data loading (random items: row + memory-mapped protein + crop): " + "; ".join(parts)]
+        lines += ["", "Training data loading (random items: row + memory-mapped protein + crop; page cache dropped"
+                  " first): " + "; ".join(parts) + _ratio_text(lo)]
+    if res.get("pipeline"):
+        pi = res["pipeline"]
+        parts = [f"{k} proteins: {v['items_per_s']:,} items/s (median of {v.get('runs_items_per_s', [0])};"
+                 f" {v['items']:,} items, {v['workers']} workers;"
+                 f" sample {v['sample_s']} s, sample + tokenise {v['prepare_s']} s)"
+                 for k, v in sorted(pi.items(), key=lambda kv: int(kv[0]))]
+        lines += ["", "Training input pipeline (sampled train items tokenised once, shuffled DataLoader + collator,"
+                  " batch 8; page cache dropped first): " + "; ".join(parts) + _ratio_text(pi)]
     return "\n".join(lines)
 
 
@@ -358,6 +460,9 @@ def main() -> None:
     ap.add_argument("--tar-files", type=int, default=20000)
     ap.add_argument("--nn-queries", type=int, default=1000)
     ap.add_argument("--load-items", type=int, default=20000)
+    ap.add_argument("--pipe-items", type=int, default=4000)
+    ap.add_argument("--pipe-workers", type=int, default=2)
+    ap.add_argument("--pipe-repeats", type=int, default=3, help="runs per size (median reported)")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sepit-scale")
     ap.add_argument("--shared-load", action="store_true", help="mark times as measured under shared load")
     ap.add_argument("--skip-existing", action="store_true",
@@ -398,12 +503,15 @@ def main() -> None:
     if "loading" in args.parts:
         save("loading", {str(s): bench_loading(args, s, args.work) for s in (min(args.sizes), max(args.sizes))})
         print(f"loading: {res['loading']}", flush=True)
+    if "pipeline" in args.parts:
+        save("pipeline", pipeline_repeats(args, (min(args.sizes), max(args.sizes))))
+        print(f"pipeline: {res['pipeline']}", flush=True)
     text = markdown(res)
     (RESULTS / "scale.md").write_text(text + "\n")
     sys.path.insert(0, str(Path(__file__).parent))
-    from bench_flatfile import write_section
+    import collect
 
-    write_section(ROOT / "benchmarks" / "RESULTS.md", "bench_scale", text)
+    collect.main()  # RESULTS.md is made from results/*.md
     print(text)
 
 
