@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from sepit.data.store import DatasetStore
+from sepit.data.store import DatasetStore, rows_where
 from sepit.eval.generate import GenerationSettings, answer_items
 
 
@@ -37,7 +37,7 @@ def dataset_items(store: DatasetStore, split: str, max_items: int | None = None,
     """Items with their protein; ``structure=False`` answers from the sequence alone."""
     rows = store.instructions(split)
     if tasks:
-        rows = rows.filter(lambda t: t in set(tasks), input_columns="task")
+        rows = rows_where(rows, "task", tasks)
     if max_items is not None:
         rows = rows.select(range(min(max_items, len(rows))))
     items = []

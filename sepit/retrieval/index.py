@@ -70,10 +70,10 @@ def split_identity(root: str | Path) -> float | None:
 def dataset_entries(root: str | Path, splits: list[str]) -> list[Entry]:
     """Reference entries of the proteins of ``splits``: annotation text per category from their open and
     caption answers, closed-set labels from the proteins table."""
-    from sepit.data.store import DatasetStore
+    from sepit.data.store import DatasetStore, rows_where
 
     store = DatasetStore(root)
-    rows = store.instructions().filter(lambda s: s in set(splits), input_columns="split")
+    rows = rows_where(store.instructions(), "split", splits)
     entries: dict[str, Entry] = {}
     for acc, task, category, answer in zip(rows["accession"], rows["task"], rows["category"], rows["answer"],
                                            strict=True):

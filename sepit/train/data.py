@@ -9,7 +9,7 @@ import datasets
 import numpy as np
 import torch
 
-from sepit.data.store import DatasetStore
+from sepit.data.store import DatasetStore, own_table, rows_where, shuffled
 from sepit.errors import ConfigError
 from sepit.train.config import DataSpec
 
@@ -19,22 +19,21 @@ def instruction_items(store: DatasetStore, spec: DataSpec, seed: int, stride: in
     with ``length`` ~ LLM positions (protein positions + question/answer tokens estimated as chars / 4)."""
     ds = store.instructions(spec.split)
     if spec.tasks:
-        wanted = set(spec.tasks)
-        ds = ds.filter(lambda t: t in wanted, input_columns="task")
+        ds = rows_where(ds, "task", spec.tasks)
     if len(ds) == 0:
         raise ConfigError(f"no {spec.tasks or 'any'} items in split {spec.split!r} of {store.root}")
     if spec.max_items is not None and len(ds) > spec.max_items:
-        ds = ds.shuffle(seed=seed).select(range(spec.max_items))
+        ds = shuffled(ds, seed).select(range(spec.max_items))
     lengths = [
         min(len(store.protein(acc).sequence), spec.max_residues) // stride + (len(q) + len(a)) // 4
         for acc, q, a in zip(ds["accession"], ds["question"], ds["answer"], strict=True)
     ]
-    return ds.add_column("length", lengths)
+    return own_table(ds).add_column("length", lengths)
 
 
 def protein_items(store: DatasetStore, spec: DataSpec, seed: int) -> datasets.Dataset:
     """Stage 0: one row per protein of the split with a caption text (its description), ``length`` = residues."""
-    ds = store.instructions(spec.split).filter(lambda t: t == "caption", input_columns="task")
+    ds = rows_where(store.instructions(spec.split), "task", ["caption"])
     seen: dict[str, str] = {}
     for acc, answer in zip(ds["accession"], ds["answer"], strict=True):
         seen.setdefault(acc, answer)
@@ -42,7 +41,7 @@ def protein_items(store: DatasetStore, spec: DataSpec, seed: int) -> datasets.Da
         raise ConfigError(f"no caption items in split {spec.split!r} of {store.root} for stage 0")
     rows = datasets.Dataset.from_dict({"accession": list(seen), "text": list(seen.values())})
     if spec.max_items is not None and len(rows) > spec.max_items:
-        rows = rows.shuffle(seed=seed).select(range(spec.max_items))
+        rows = shuffled(rows, seed).select(range(spec.max_items))
     lengths = [min(len(store.protein(a).sequence), spec.max_residues) for a in rows["accession"]]
     return rows.add_column("length", lengths)
 

@@ -43,3 +43,33 @@ def test_empty_instructions(tmp_path):
     write_store(tmp_path, [{"accession": "P1", "sequence": "MK"}], [], {})
     store = DatasetStore(tmp_path)
     assert len(store.instructions()) == 0 and store.protein("P1").coords is None
+
+
+def test_split_and_task_views_write_nothing_into_the_dataset_folder(tmp_path):
+    """Views by split / task / sample (training, evaluation, retrieval) are in-memory indexes over the mapped
+    table: the same rows, in order, as a plain loop over all items, and no cache file appears next to the data
+    (``Dataset.filter`` / ``shuffle`` on a saved dataset write ``cache-*.arrow`` into its folder)."""
+    from sepit.data.store import rows_where
+    from sepit.retrieval.index import dataset_entries
+    from sepit.train.config import DataSpec
+    from sepit.train.data import instruction_items, protein_items
+
+    proteins = [{"accession": f"P{i}", "sequence": "MKVLA" * (i + 1)} for i in range(6)]
+    splits, tasks = ["train", "valid", "train", "test", "train", "train"], ["caption", "open", "closed"]
+    items = [{"id": f"P{i}:{t}", "accession": f"P{i}", "task": task, "category": "function", "question": "Q?",
+              "answer": f"a{i}{t}", "choices": [], "split": splits[i]}
+             for i in range(6) for t, task in enumerate(tasks)]
+    write_store(tmp_path, proteins, items, {})
+    listing = sorted(p.name for p in tmp_path.rglob("*"))
+    store = DatasetStore(tmp_path)
+
+    train = store.instructions("train")
+    assert train["id"] == [i["id"] for i in items if i["split"] == "train"]
+    open_train = rows_where(train, "task", ["open", "closed"])  # on top of the split's index
+    assert open_train["id"] == [i["id"] for i in items if i["split"] == "train" and i["task"] != "caption"]
+    assert len(store.instructions("nope")) == 0
+    sample = instruction_items(store, DataSpec(split="train", tasks=["open"], max_items=2, max_residues=8), seed=0)
+    assert len(sample) == 2 and set(sample["task"]) == {"open"}
+    assert sorted(protein_items(store, DataSpec(split="train", max_items=3), seed=0)["accession"]) != []
+    assert {e.accession for e in dataset_entries(tmp_path, ["valid", "test"])} == {"P1", "P3"}
+    assert sorted(p.name for p in tmp_path.rglob("*")) == listing
