@@ -212,7 +212,8 @@ class DatasetStore:
 def rows_where(rows: datasets.Dataset, column: str, values) -> datasets.Dataset:
     """The rows of ``rows`` whose ``column`` is one of ``values``, in order: an index over the same memory-mapped
     table kept in memory. Unlike ``Dataset.filter`` it writes no cache file next to the data (a dataset folder
-    may be read-only or shared) and tests the column vectorised (5.4M rows in well under a second)."""
+    may be read-only or shared) and tests the column vectorised (the train view of 5.4M items: 1.9 s; ``filter``
+    3.7 s)."""
     wanted = sorted(set(values))
     column_values = rows.with_format("arrow")[column]  # respects an existing indices mapping
     keep = np.flatnonzero(pc.is_in(column_values, value_set=pa.array(wanted, column_values.type)).to_numpy(
