@@ -254,8 +254,13 @@ print(json.dumps({"items": n, "items_per_s": rates[0], "second_pass_items_per_s"
 
 
 def bench_loading(args, size: int, work: Path) -> dict:
-    evicted = drop_page_cache(work / f"ds{size}")
-    res = run_measured([sys.executable, "-c", LOAD_SCRIPT, str(work / f"ds{size}"), str(args.load_items)])
+    return _run_cold(LOAD_SCRIPT, work / f"ds{size}", args.load_items)
+
+
+def _run_cold(script: str, store: Path, *argv) -> dict:
+    """``script`` on ``store`` (its files dropped from the page cache first) in a subprocess: its JSON last line."""
+    evicted = drop_page_cache(store)
+    res = run_measured([sys.executable, "-c", script, str(store), *map(str, argv)])
     return {**json.loads(res["output"].strip().splitlines()[-1]), "evicted_mib": evicted}
 
 
@@ -291,10 +296,7 @@ print(json.dumps({"items": seen, "items_per_s": round(seen / took, 1), "sample_s
 
 
 def bench_pipeline(args, size: int, work: Path) -> dict:
-    evicted = drop_page_cache(work / f"ds{size}")
-    res = run_measured([sys.executable, "-c", PIPE_SCRIPT, str(work / f"ds{size}"), str(args.pipe_items),
-                        str(args.pipe_workers)])
-    return {**json.loads(res["output"].strip().splitlines()[-1]), "evicted_mib": evicted}
+    return _run_cold(PIPE_SCRIPT, work / f"ds{size}", args.pipe_items, args.pipe_workers)
 
 
 def pipeline_repeats(args, sizes: tuple[int, int]) -> dict:
